@@ -1,0 +1,84 @@
+import type { ConnectionEvent, Device, DeviceReport } from '../domain/device';
+import { DeviceAlreadyExistsError, DeviceNotFoundError, ValidationError } from '../domain/errors';
+import type { DevicePage, FleetStore, ListDevicesQuery } from '../ports/fleet-store';
+
+/** FleetStore for unit tests and the simulator's offline mode; same semantics as DynamoDbFleetStore. */
+export class InMemoryFleetStore implements FleetStore {
+  readonly #devices = new Map<string, Device>();
+
+  async createDevice(device: Device): Promise<void> {
+    if (this.#devices.has(device.deviceId)) throw new DeviceAlreadyExistsError(device.deviceId);
+    this.#devices.set(device.deviceId, device);
+  }
+
+  async completeRegistration(deviceId: string, certificateId: string): Promise<Device> {
+    const device = this.#devices.get(deviceId);
+    if (!device) throw new DeviceNotFoundError(deviceId);
+    const registered: Device = { ...device, status: 'registered', certificateId };
+    this.#devices.set(deviceId, registered);
+    return registered;
+  }
+
+  async deleteDevice(deviceId: string): Promise<void> {
+    this.#devices.delete(deviceId);
+  }
+
+  async getDevice(deviceId: string): Promise<Device | undefined> {
+    return this.#devices.get(deviceId);
+  }
+
+  async listDevices(query: ListDevicesQuery): Promise<DevicePage> {
+    const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    const matching = [...this.#devices.values()]
+      .filter((d) => d.status === 'registered' && (query.site === undefined || d.site === query.site))
+      .sort((a, b) => a.deviceId.localeCompare(b.deviceId))
+      .filter((d) => after === undefined || d.deviceId > after);
+    const items = matching.slice(0, query.limit);
+    const last = items.at(-1);
+    return matching.length > query.limit && last
+      ? { items, nextCursor: encodeCursor(last.deviceId) }
+      : { items };
+  }
+
+  async recordReport(report: DeviceReport): Promise<boolean> {
+    const device = this.#devices.get(report.deviceId);
+    if (device?.status !== 'registered') return false;
+    if ((device.reportedShadowVersion ?? -1) >= report.shadowVersion) return false;
+    this.#devices.set(report.deviceId, {
+      ...device,
+      firmwareVersion: report.firmwareVersion,
+      reportedShadowVersion: report.shadowVersion,
+      lastReportAt: report.reportedAt.toISOString(),
+    });
+    return true;
+  }
+
+  async recordConnection(event: ConnectionEvent): Promise<boolean> {
+    const device = this.#devices.get(event.deviceId);
+    const at = event.at.toISOString();
+    if (device?.status !== 'registered') return false;
+    if (device.connection.changedAt !== undefined && device.connection.changedAt >= at) return false;
+    this.#devices.set(event.deviceId, { ...device, connection: { state: event.state, changedAt: at } });
+    return true;
+  }
+}
+
+const encodeCursor = (deviceId: string) =>
+  Buffer.from(JSON.stringify({ after: deviceId })).toString('base64url');
+
+function decodeCursor(cursor: string): string {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (
+      typeof parsed === 'object' &&
+      parsed !== null &&
+      'after' in parsed &&
+      typeof parsed.after === 'string'
+    ) {
+      return parsed.after;
+    }
+  } catch {}
+  throw new ValidationError('Invalid cursor', [
+    { field: 'cursor', message: 'not a cursor issued by this API' },
+  ]);
+}

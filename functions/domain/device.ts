@@ -1,0 +1,65 @@
+/**
+ * A device as the control plane knows it. The device id is also its AWS IoT thing name,
+ * its MQTT client id, and the value its IoT policy is scoped by.
+ */
+export type ConnectionState = 'connected' | 'disconnected' | 'unknown';
+
+export interface DeviceProfile {
+  readonly deviceId: string;
+  readonly hardwareType: string;
+  readonly site: string;
+  readonly region: string;
+}
+
+export interface Device extends DeviceProfile {
+  readonly status: 'provisioning' | 'registered';
+  readonly registeredAt: string;
+  readonly certificateId?: string;
+  /** What the device itself last reported through its shadow; undefined until it first reports. */
+  readonly firmwareVersion?: string;
+  /** Shadow version of the last applied report: older or repeated reports are ignored. */
+  readonly reportedShadowVersion?: number;
+  readonly lastReportAt?: string;
+  readonly connection: { readonly state: ConnectionState; readonly changedAt?: string };
+}
+
+/**
+ * The last time the broker heard from the device: its latest report, or its latest connect or
+ * disconnect (a disconnect also means it was there until then). Derived, so it never disagrees.
+ */
+export function lastSeenAt(device: Device): string | undefined {
+  const times = [device.lastReportAt, device.connection.changedAt].filter(
+    (t): t is string => t !== undefined,
+  );
+  return times.sort().at(-1);
+}
+
+/** Thing names allow `[a-zA-Z0-9:_-]{1,128}`; we leave out ':' so ids stay safe in topics and URLs. */
+export const DEVICE_ID_PATTERN = /^[a-zA-Z0-9_-]{1,128}$/;
+
+/** Free-text labels (site, region, hardware type) also become IoT thing attributes: `[a-zA-Z0-9_.,@/:#=-]*`, ≤ 800. */
+export const LABEL_PATTERN = /^[a-zA-Z0-9_.@/:#=-]{1,64}$/;
+
+export function newDevice(profile: DeviceProfile, now: Date): Device {
+  return {
+    ...profile,
+    status: 'provisioning',
+    registeredAt: now.toISOString(),
+    connection: { state: 'unknown' },
+  };
+}
+
+/** A firmware report read from the device's shadow (`state.reported`). */
+export interface DeviceReport {
+  readonly deviceId: string;
+  readonly firmwareVersion: string;
+  readonly shadowVersion: number;
+  readonly reportedAt: Date;
+}
+
+/** A connect or disconnect seen by the message broker. */
+export interface ConnectionEvent {
+  readonly deviceId: string;
+  readonly state: Exclude<ConnectionState, 'unknown'>;
+  readonly at: Date;
+}

@@ -1,0 +1,27 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { DynamoDbFleetStore } from '../adapters/dynamodb-fleet-store';
+import { dynamoDb } from '../shared/clients';
+import { requireEnv } from '../shared/env';
+import { logger } from '../shared/observability';
+import { parseInput } from '../shared/parse';
+import { makeListDevices } from '../use-cases/list-devices';
+import { deviceView } from './device-view';
+import { httpErrors, json, requireRole } from './http';
+import { ListDevicesQuery } from './schemas';
+
+const listDevices = makeListDevices({
+  fleetStore: new DynamoDbFleetStore(dynamoDb, requireEnv('FLEET_TABLE_NAME')),
+});
+
+/** `GET /devices?site=&limit=&cursor=`: one page of registered devices, in device-id order per site. */
+export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
+  .use(injectLambdaContext(logger))
+  .use(httpErrors())
+  .use(requireRole('viewer'))
+  .handler(async (event) => {
+    const query = parseInput(ListDevicesQuery, event.queryStringParameters ?? {}, 'query');
+    const page = await listDevices(query);
+    return json(200, { items: page.items.map(deviceView), nextCursor: page.nextCursor ?? null });
+  });

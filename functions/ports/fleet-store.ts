@@ -1,0 +1,32 @@
+import type { ConnectionEvent, Device, DeviceReport } from '../domain/device';
+
+export interface DevicePage {
+  readonly items: readonly Device[];
+  /** Opaque; pass back as `cursor` to get the next page. Absent on the last page. */
+  readonly nextCursor?: string;
+}
+
+export interface ListDevicesQuery {
+  readonly site?: string;
+  readonly limit: number;
+  readonly cursor?: string;
+}
+
+/** Where the fleet's device records live. */
+export interface FleetStore {
+  /** Creates the record; throws DeviceAlreadyExistsError when the id is taken. */
+  createDevice(device: Device): Promise<void>;
+  /** Marks a provisioning record registered with its certificate. */
+  completeRegistration(deviceId: string, certificateId: string): Promise<Device>;
+  deleteDevice(deviceId: string): Promise<void>;
+  getDevice(deviceId: string): Promise<Device | undefined>;
+  /** Throws ValidationError for a cursor it did not issue. */
+  listDevices(query: ListDevicesQuery): Promise<DevicePage>;
+  /**
+   * Applies a report only when it is newer (by shadow version) than the last one applied.
+   * Returns false when the report was stale or the device is unknown; nothing is written then.
+   */
+  recordReport(report: DeviceReport): Promise<boolean>;
+  /** Applies a connection change only when it is newer than the last one applied. */
+  recordConnection(event: ConnectionEvent): Promise<boolean>;
+}

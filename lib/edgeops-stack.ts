@@ -1,0 +1,63 @@
+import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { ArtifactStore } from './artifact-store';
+import { DeviceGateway } from './device-gateway';
+import { FleetStore } from './fleet-store';
+import { OperatorApi } from './operator-api';
+import { OperatorIdentity } from './operator-identity';
+import { ReleaseSigning } from './release-signing';
+
+/** What differs between a local run and a real deployment; nothing else does. */
+export interface StageConfig {
+  readonly name: 'local' | 'aws';
+  /** Keep data stores (table, bucket, signing key, user pool) when the stack is deleted. */
+  readonly retainData: boolean;
+  /** Require MFA for operators. */
+  readonly requireMfa: boolean;
+  /** Put AWS WAF in front of the operator API. */
+  readonly webAcl: boolean;
+}
+
+export const STAGES: Record<StageConfig['name'], StageConfig> = {
+  aws: { name: 'aws', retainData: true, requireMfa: true, webAcl: true },
+  local: { name: 'local', retainData: false, requireMfa: false, webAcl: false },
+};
+
+export interface EdgeOpsStackProps extends StackProps {
+  readonly stage: StageConfig;
+}
+
+/** The whole EdgeOps control plane in one stack. */
+export class EdgeOpsStack extends Stack {
+  constructor(scope: Construct, id: string, props: EdgeOpsStackProps) {
+    super(scope, id, props);
+    const removalPolicy = props.stage.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+
+    const fleet = new FleetStore(this, 'Fleet', { removalPolicy });
+    const artifacts = new ArtifactStore(this, 'Artifacts', { removalPolicy });
+    const signing = new ReleaseSigning(this, 'ReleaseSigning', { removalPolicy });
+    const identity = new OperatorIdentity(this, 'Operators', {
+      requireMfa: props.stage.requireMfa,
+      removalPolicy,
+    });
+    const gateway = new DeviceGateway(this, 'DeviceGateway', { fleet });
+    const api = new OperatorApi(this, 'OperatorApi', {
+      fleet,
+      userPool: identity.userPool,
+      devicePolicyName: gateway.devicePolicyName,
+      webAcl: props.stage.webAcl,
+    });
+
+    const outputs: Record<string, string> = {
+      ApiUrl: api.api.url,
+      UserPoolId: identity.userPool.userPoolId,
+      UserPoolClientId: identity.client.userPoolClientId,
+      FleetTableName: fleet.table.tableName,
+      ArtifactBucketName: artifacts.bucket.bucketName,
+      SigningKeyArn: signing.key.keyArn,
+      DevicePolicyName: gateway.devicePolicyName,
+      DeadLetterQueueUrl: gateway.deadLetterQueue.queueUrl,
+    };
+    for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
+  }
+}

@@ -1,0 +1,191 @@
+import { Aws, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import {
+  AccessLogFormat,
+  AuthorizationType,
+  CognitoUserPoolsAuthorizer,
+  EndpointType,
+  LambdaIntegration,
+  LogGroupLogDestination,
+  MethodLoggingLevel,
+  RestApi,
+} from 'aws-cdk-lib/aws-apigateway';
+import type { IUserPool } from 'aws-cdk-lib/aws-cognito';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { CfnWebACL, CfnWebACLAssociation } from 'aws-cdk-lib/aws-wafv2';
+import { Construct } from 'constructs';
+import { EdgeOpsFunction } from './edgeops-function';
+import type { FleetStore } from './fleet-store';
+
+const iotArn = (resource: string) => `arn:${Aws.PARTITION}:iot:${Aws.REGION}:${Aws.ACCOUNT_ID}:${resource}`;
+const THINGS = iotArn('thing/*');
+const CERTIFICATES = iotArn('cert/*');
+/** The same ARNs as cdk-nag prints them. */
+const THINGS_NAG = 'arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:thing/*';
+const CERTIFICATES_NAG = 'arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:cert/*';
+
+export interface OperatorApiProps {
+  readonly fleet: FleetStore;
+  readonly userPool: IUserPool;
+  /** Name of the IoT policy every new device certificate gets. */
+  readonly devicePolicyName: string;
+  /** @default 'v1' */
+  readonly stageName?: string;
+  /**
+   * Put an AWS WAF web ACL (AWS managed common rules + a per-IP rate limit) in front of the stage.
+   * @default true
+   */
+  readonly webAcl?: boolean;
+}
+
+/**
+ * The operator HTTP API (API Gateway REST API). Every method needs a Cognito user-pool token;
+ * the role it needs (viewer / operator / admin) is checked in the Lambda from the token's groups.
+ * Each route has its own Lambda and role, so each holds only the permissions its route needs.
+ */
+export class OperatorApi extends Construct {
+  public readonly api: RestApi;
+
+  constructor(scope: Construct, id: string, props: OperatorApiProps) {
+    super(scope, id);
+    const accessLogs = new LogGroup(this, 'AccessLogs', {
+      retention: RetentionDays.THREE_MONTHS,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const api = new RestApi(this, 'Api', {
+      description: 'EdgeOps operator API',
+      endpointTypes: [EndpointType.REGIONAL],
+      cloudWatchRole: true,
+      cloudWatchRoleRemovalPolicy: RemovalPolicy.DESTROY,
+      deployOptions: {
+        stageName: props.stageName ?? 'v1',
+        loggingLevel: MethodLoggingLevel.ERROR,
+        tracingEnabled: true,
+        accessLogDestination: new LogGroupLogDestination(accessLogs),
+        accessLogFormat: AccessLogFormat.jsonWithStandardFields(),
+      },
+    });
+    Validations.of(api).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+      reason: 'The account-level role API Gateway uses to write execution logs; AWS managed and log-only.',
+    });
+    Validations.of(api).acknowledge({
+      id: 'AwsSolutions-APIG2',
+      reason:
+        'Bodies, paths and queries are validated by zod schemas in each Lambda, which name the failing field.',
+    });
+    if (props.webAcl ?? true) {
+      const webAcl = new CfnWebACL(this, 'WebAcl', {
+        scope: 'REGIONAL',
+        defaultAction: { allow: {} },
+        visibilityConfig: {
+          cloudWatchMetricsEnabled: true,
+          metricName: 'edgeops-api',
+          sampledRequestsEnabled: true,
+        },
+        rules: [
+          {
+            name: 'aws-common',
+            priority: 0,
+            overrideAction: { none: {} },
+            statement: {
+              managedRuleGroupStatement: { vendorName: 'AWS', name: 'AWSManagedRulesCommonRuleSet' },
+            },
+            visibilityConfig: {
+              cloudWatchMetricsEnabled: true,
+              metricName: 'aws-common',
+              sampledRequestsEnabled: true,
+            },
+          },
+          {
+            name: 'rate-limit',
+            priority: 1,
+            action: { block: {} },
+            statement: { rateBasedStatement: { limit: 2000, aggregateKeyType: 'IP' } },
+            visibilityConfig: {
+              cloudWatchMetricsEnabled: true,
+              metricName: 'rate-limit',
+              sampledRequestsEnabled: true,
+            },
+          },
+        ],
+      });
+      new CfnWebACLAssociation(this, 'WebAclAssociation', {
+        resourceArn: api.deploymentStage.stageArn,
+        webAclArn: webAcl.attrArn,
+      });
+    } else {
+      Validations.of(api).acknowledge({
+        id: 'AwsSolutions-APIG3',
+        reason: 'The local stage has no WAF: local AWS cannot associate a web ACL. Real stages keep it on.',
+      });
+    }
+
+    const authorizer = new CognitoUserPoolsAuthorizer(this, 'Authorizer', {
+      cognitoUserPools: [props.userPool],
+    });
+    const methodOptions = { authorizer, authorizationType: AuthorizationType.COGNITO };
+    const environment = { FLEET_TABLE_NAME: props.fleet.table.tableName };
+
+    const registerDevice = new EdgeOpsFunction(this, 'RegisterDevice', {
+      handlerFile: 'operator-api/register-device.handler.ts',
+      environment: { ...environment, DEVICE_POLICY_NAME: props.devicePolicyName },
+    });
+    props.fleet.grantItems(registerDevice, 'PutItem', 'UpdateItem', 'DeleteItem');
+    registerDevice.addToRolePolicy(
+      new PolicyStatement({
+        actions: [
+          'iot:CreateThing',
+          'iot:DeleteThing',
+          'iot:AttachThingPrincipal',
+          'iot:DetachThingPrincipal',
+        ],
+        resources: [THINGS],
+      }),
+    );
+    registerDevice.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['iot:AttachPolicy', 'iot:DetachPolicy'],
+        resources: [CERTIFICATES],
+      }),
+    );
+    registerDevice.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['iot:UpdateCertificate', 'iot:DeleteCertificate'],
+        resources: [CERTIFICATES],
+      }),
+    );
+    registerDevice.addToRolePolicy(
+      // Neither action supports resource-level permissions.
+      new PolicyStatement({
+        actions: ['iot:CreateKeysAndCertificate', 'iot:DescribeEndpoint'],
+        resources: ['*'],
+      }),
+    );
+    const runtimeNames =
+      'Registration creates things and certificates whose names are only known at run time.';
+    Validations.of(registerDevice).acknowledge(
+      { id: `AwsSolutions-IAM5[Resource::${THINGS_NAG}]`, reason: runtimeNames },
+      { id: `AwsSolutions-IAM5[Resource::${CERTIFICATES_NAG}]`, reason: runtimeNames },
+    );
+
+    const getDevice = new EdgeOpsFunction(this, 'GetDevice', {
+      handlerFile: 'operator-api/get-device.handler.ts',
+      environment,
+    });
+    props.fleet.grantItems(getDevice, 'GetItem');
+
+    const listDevices = new EdgeOpsFunction(this, 'ListDevices', {
+      handlerFile: 'operator-api/list-devices.handler.ts',
+      environment,
+    });
+    props.fleet.grantList(listDevices);
+
+    const devices = api.root.addResource('devices');
+    devices.addMethod('GET', new LambdaIntegration(listDevices), methodOptions);
+    devices.addMethod('POST', new LambdaIntegration(registerDevice), methodOptions);
+    devices.addResource('{deviceId}').addMethod('GET', new LambdaIntegration(getDevice), methodOptions);
+
+    this.api = api;
+  }
+}

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { InMemoryFleetStore } from '../../functions/adapters/in-memory-fleet-store';
+import { DeviceAlreadyExistsError } from '../../functions/domain/errors';
+import type { DeviceCredentials, DeviceIdentityProvider } from '../../functions/ports/device-identity';
+import { makeRegisterDevice } from '../../functions/use-cases/register-device';
+
+const profile = { deviceId: 'gw-001', hardwareType: 'rpi4', site: 'plant-a', region: 'eu' };
+const clock = { now: () => new Date('2026-11-01T10:00:00.000Z') };
+
+class FakeIdentity implements DeviceIdentityProvider {
+  readonly provisioned = new Set<string>();
+  constructor(private readonly failWith?: Error) {}
+  async provision(p: { deviceId: string }): Promise<DeviceCredentials> {
+    this.provisioned.add(p.deviceId);
+    if (this.failWith) throw this.failWith;
+    return {
+      certificateId: `cert-${p.deviceId}`,
+      certificateArn: `arn:cert/${p.deviceId}`,
+      certificatePem: 'PEM',
+      privateKey: 'KEY',
+      publicKey: 'PUB',
+    };
+  }
+  async deprovision(deviceId: string) {
+    this.provisioned.delete(deviceId);
+  }
+  async endpoint() {
+    return 'iot.example';
+  }
+}
+
+describe('registerDevice', () => {
+  it('stores a registered device with its certificate and returns the credentials once', async () => {
+    const fleetStore = new InMemoryFleetStore();
+    const register = makeRegisterDevice({ fleetStore, identity: new FakeIdentity(), clock });
+
+    const result = await register(profile);
+
+    expect(result.credentials.privateKey).toBe('KEY');
+    expect(result.mqttEndpoint).toBe('iot.example');
+    expect(await fleetStore.getDevice('gw-001')).toEqual({
+      ...profile,
+      status: 'registered',
+      certificateId: 'cert-gw-001',
+      registeredAt: '2026-11-01T10:00:00.000Z',
+      connection: { state: 'unknown' },
+    });
+  });
+
+  it('refuses a duplicate id before touching the identity provider', async () => {
+    const fleetStore = new InMemoryFleetStore();
+    const identity = new FakeIdentity();
+    const register = makeRegisterDevice({ fleetStore, identity, clock });
+    await register(profile);
+    identity.provisioned.clear();
+
+    await expect(register({ ...profile, site: 'plant-b' })).rejects.toBeInstanceOf(DeviceAlreadyExistsError);
+    expect(identity.provisioned.size).toBe(0);
+    expect((await fleetStore.getDevice('gw-001'))?.site).toBe('plant-a');
+  });
+
+  it('removes the record and the identity when provisioning fails', async () => {
+    const fleetStore = new InMemoryFleetStore();
+    const identity = new FakeIdentity(new Error('IoT throttled'));
+    const register = makeRegisterDevice({ fleetStore, identity, clock });
+
+    await expect(register(profile)).rejects.toThrow('IoT throttled');
+    expect(await fleetStore.getDevice('gw-001')).toBeUndefined();
+    expect(identity.provisioned.size).toBe(0);
+  });
+});
