@@ -16,11 +16,19 @@ export interface StageConfig {
   readonly requireMfa: boolean;
   /** Put AWS WAF in front of the operator API. */
   readonly webAcl: boolean;
+  /** Scope IoT registry permissions by ARN (local AWS cannot evaluate them that way). */
+  readonly iotResourceLevelPermissions: boolean;
 }
 
 export const STAGES: Record<StageConfig['name'], StageConfig> = {
-  aws: { name: 'aws', retainData: true, requireMfa: true, webAcl: true },
-  local: { name: 'local', retainData: false, requireMfa: false, webAcl: false },
+  aws: { name: 'aws', retainData: true, requireMfa: true, webAcl: true, iotResourceLevelPermissions: true },
+  local: {
+    name: 'local',
+    retainData: false,
+    requireMfa: false,
+    webAcl: false,
+    iotResourceLevelPermissions: false,
+  },
 };
 
 export interface EdgeOpsStackProps extends StackProps {
@@ -46,6 +54,7 @@ export class EdgeOpsStack extends Stack {
       userPool: identity.userPool,
       devicePolicyName: gateway.devicePolicyName,
       webAcl: props.stage.webAcl,
+      iotResourceLevelPermissions: props.stage.iotResourceLevelPermissions,
     });
 
     const outputs: Record<string, string> = {

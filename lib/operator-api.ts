@@ -36,6 +36,12 @@ export interface OperatorApiProps {
    * @default true
    */
   readonly webAcl?: boolean;
+  /**
+   * Scope IoT registry permissions to thing/* and cert/* ARNs. Local AWS (MiniStack) checks
+   * these actions against `*` instead of the resource, so the local stage turns this off.
+   * @default true
+   */
+  readonly iotResourceLevelPermissions?: boolean;
 }
 
 /**
@@ -132,6 +138,7 @@ export class OperatorApi extends Construct {
       environment: { ...environment, DEVICE_POLICY_NAME: props.devicePolicyName },
     });
     props.fleet.grantItems(registerDevice, 'PutItem', 'UpdateItem', 'DeleteItem');
+    const scoped = props.iotResourceLevelPermissions ?? true;
     registerDevice.addToRolePolicy(
       new PolicyStatement({
         actions: [
@@ -140,19 +147,13 @@ export class OperatorApi extends Construct {
           'iot:AttachThingPrincipal',
           'iot:DetachThingPrincipal',
         ],
-        resources: [THINGS],
+        resources: [scoped ? THINGS : '*'],
       }),
     );
     registerDevice.addToRolePolicy(
       new PolicyStatement({
-        actions: ['iot:AttachPolicy', 'iot:DetachPolicy'],
-        resources: [CERTIFICATES],
-      }),
-    );
-    registerDevice.addToRolePolicy(
-      new PolicyStatement({
-        actions: ['iot:UpdateCertificate', 'iot:DeleteCertificate'],
-        resources: [CERTIFICATES],
+        actions: ['iot:AttachPolicy', 'iot:DetachPolicy', 'iot:UpdateCertificate', 'iot:DeleteCertificate'],
+        resources: [scoped ? CERTIFICATES : '*'],
       }),
     );
     registerDevice.addToRolePolicy(

@@ -1,0 +1,53 @@
+/**
+ * Brings up what every e2e test runs against: local AWS (started here, stopped in teardown), the
+ * real CDK stack deployed into it, and one operator per role.
+ */
+import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
+import type { TestProject } from 'vitest/node';
+import type { OperatorRole } from '../../functions/domain/operator-role';
+import { deployStack, type StackOutputs } from '../../scripts/local-aws/deploy';
+import { localClientConfig, startLocalAws } from '../../scripts/local-aws/ministack';
+import { createOperator } from '../../scripts/local-aws/operators';
+
+export interface E2eContext {
+  readonly endpoint: string;
+  readonly mqtt: { readonly host: string; readonly port: number; readonly ca: string };
+  readonly apiUrl: string;
+  readonly outputs: StackOutputs;
+  /** ID tokens by role; `none` belongs to a user in no group. */
+  readonly tokens: Record<OperatorRole | 'none', string>;
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    edgeops: E2eContext;
+  }
+}
+
+export default async function setup(project: TestProject) {
+  const started = Date.now();
+  const aws = await startLocalAws({ waitScale: 0 });
+  try {
+    const stack = await deployStack(aws, { log: () => {} });
+    const cognito = new CognitoIdentityProviderClient(localClientConfig(aws));
+    const tokens = {} as Record<OperatorRole | 'none', string>;
+    for (const role of ['viewer', 'operator', 'admin', 'none'] as const) {
+      tokens[role] = (
+        await createOperator(stack.outputs, `e2e-${role}`, role === 'none' ? undefined : role, cognito)
+      ).idToken;
+    }
+    const ca = await (await fetch(`${aws.endpoint}/_ministack/iot/ca.pem`)).text();
+    project.provide('edgeops', {
+      endpoint: aws.endpoint,
+      mqtt: { ...aws.mqtt, ca },
+      apiUrl: stack.apiUrl,
+      outputs: stack.outputs,
+      tokens,
+    });
+    console.log(`e2e: local AWS up and stack deployed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  } catch (error) {
+    await aws.stop();
+    throw error;
+  }
+  return () => aws.stop();
+}
