@@ -100,8 +100,14 @@ export class DeviceAgent {
         reject(new Error(`No shadow response within ${REPORT_TIMEOUT_MS} ms`));
       }, REPORT_TIMEOUT_MS);
       this.#pending.set(clientToken, {
-        resolve: () => (clearTimeout(timer), resolve()),
-        reject: (error) => (clearTimeout(timer), reject(error)),
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
       });
     });
     const state = { reported: { firmwareVersion: this.#firmwareVersion, ...reported } };
