@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { App, CliCredentialsStackSynthesizer, Validations } from 'aws-cdk-lib';
+import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { EdgeOpsStack, STAGES, type StageConfig } from '../lib/edgeops-stack';
 
@@ -11,8 +11,5 @@ if (!stage) throw new Error(`Unknown stage '${stageName}'; use one of ${Object.k
 new EdgeOpsStack(app, app.node.tryGetContext('stackName') ?? 'EdgeOps', {
   stage,
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
-  // Local AWS enforces IAM but cannot host the bootstrap's publish/deploy role chain: deploy there
-  // with the caller's own credentials. Real accounts use the default bootstrap roles.
-  ...(stage.name === 'local' ? { synthesizer: new CliCredentialsStackSynthesizer() } : {}),
 });
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

@@ -1,5 +1,5 @@
 import { Aws, Duration, Stack, Validations } from 'aws-cdk-lib';
-import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { CfnPolicy, CfnTopicRule } from 'aws-cdk-lib/aws-iot';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { type IQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
@@ -66,7 +66,9 @@ export class DeviceGateway extends Construct {
     const ruleErrorRole = new Role(this, 'RuleErrorRole', {
       assumedBy: new ServicePrincipal('iot.amazonaws.com'),
     });
-    deadLetterQueue.grantSendMessages(ruleErrorRole);
+    ruleErrorRole.addToPolicy(
+      new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [deadLetterQueue.queueArn] }),
+    );
 
     const ingest = (name: string, handlerFile: string, sql: string) => {
       const fn = new EdgeOpsFunction(this, `${name}Function`, {

@@ -1,4 +1,10 @@
-import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import {
+  CfnOutput,
+  CliCredentialsStackSynthesizer,
+  RemovalPolicy,
+  Stack,
+  type StackProps,
+} from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { ArtifactStore } from './artifact-store';
 import { DeviceGateway } from './device-gateway';
@@ -38,7 +44,12 @@ export interface EdgeOpsStackProps extends StackProps {
 /** The whole EdgeOps control plane in one stack. */
 export class EdgeOpsStack extends Stack {
   constructor(scope: Construct, id: string, props: EdgeOpsStackProps) {
-    super(scope, id, props);
+    super(scope, id, {
+      // Local AWS enforces IAM but cannot run the bootstrap's publish/deploy role chain: deploy
+      // there with the caller's own credentials. Real accounts use the default bootstrap roles.
+      ...(props.stage.name === 'local' ? { synthesizer: new CliCredentialsStackSynthesizer() } : {}),
+      ...props,
+    });
     const removalPolicy = props.stage.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
     const fleet = new FleetStore(this, 'Fleet', { removalPolicy });

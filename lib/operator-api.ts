@@ -62,7 +62,8 @@ export class OperatorApi extends Construct {
       description: 'EdgeOps operator API',
       endpointTypes: [EndpointType.REGIONAL],
       cloudWatchRole: true,
-      cloudWatchRoleRemovalPolicy: RemovalPolicy.DESTROY,
+      // The API Gateway logging role is account- and region-wide: other APIs may rely on it.
+      cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN,
       deployOptions: {
         stageName: props.stageName ?? 'v1',
         loggingLevel: MethodLoggingLevel.ERROR,

@@ -9,7 +9,8 @@ export interface ReleaseSigningProps {
 
 /**
  * The online key that signs release metadata: an asymmetric ECC P-256 key in KMS whose private
- * half never leaves KMS. Only roles granted `kms:Sign` explicitly may use it.
+ * half never leaves KMS. The key policy delegates to IAM (the CDK default); no role in this stack
+ * is granted `kms:Sign` yet.
  */
 export class ReleaseSigning extends Construct {
   public readonly key: IKey;

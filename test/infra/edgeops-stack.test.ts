@@ -1,0 +1,489 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { STAGE_NAMES, type StageName, synthesizeOnce } from './synth';
+import {
+  actionsCover,
+  allowsAction,
+  asList,
+  functionGrants,
+  functionId,
+  grants,
+  identityPolicyStatements,
+  outputTarget,
+  type PolicyStatement,
+  render,
+  resource,
+  resourcesOfType,
+  roleOfFunction,
+  roleStatements,
+  statementsOf,
+} from './template-queries';
+
+const template = synthesizeOnce('aws', 'local');
+/** The resource a stack output publishes: "the" table, bucket, key, pool, policy or queue. */
+const published = (stage: StageName, outputName: string) =>
+  resource(template(stage), outputTarget(template(stage), outputName));
+
+// biome-ignore lint/suspicious/noTemplateCurlyInString: the IoT policy variable, verbatim.
+const THING = '${iot:Connection.Thing.ThingName}';
+const IOT_ARN = 'arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>';
+/** What `Tracing.ACTIVE` adds to every function role; X-Ray has no resource-level permissions. */
+const TRACING = ['xray:PutTelemetryRecords on *', 'xray:PutTraceSegments on *'];
+const INGEST_FUNCTIONS = ['ShadowReportFunction', 'ConnectionEventFunction'] as const;
+const BASIC_EXECUTION_ROLE = 'arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole';
+
+describe('fleet table', () => {
+  it.each(STAGE_NAMES)('keeps point-in-time recovery on in the %s stage', (stage) => {
+    const table = published(stage, 'FleetTableName');
+
+    expect(table.Properties?.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
+  });
+
+  it.each(STAGE_NAMES)('encrypts items at rest in the %s stage', (stage) => {
+    const table = published(stage, 'FleetTableName');
+
+    expect(table.Properties?.SSESpecification).toMatchObject({ SSEEnabled: true });
+  });
+
+  it.each(STAGE_NAMES)('bills on demand in the %s stage', (stage) => {
+    const table = published(stage, 'FleetTableName');
+
+    expect(table.Properties?.BillingMode).toBe('PAY_PER_REQUEST');
+  });
+
+  it('is retained when the aws stack is deleted', () => {
+    const table = published('aws', 'FleetTableName');
+
+    expect(table.DeletionPolicy).toBe('Retain');
+  });
+
+  it('is deleted with the local stack', () => {
+    const table = published('local', 'FleetTableName');
+
+    expect(table.DeletionPolicy).toBe('Delete');
+  });
+});
+
+describe('artifact bucket', () => {
+  it('keeps every version of an object', () => {
+    const bucket = published('aws', 'ArtifactBucketName');
+
+    expect(bucket.Properties?.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+  });
+
+  it('encrypts objects at rest', () => {
+    const bucket = published('aws', 'ArtifactBucketName');
+
+    expect(bucket.Properties?.BucketEncryption).toMatchObject({
+      ServerSideEncryptionConfiguration: [
+        {
+          ServerSideEncryptionByDefault: {
+            SSEAlgorithm: expect.stringMatching(/^(AES256|aws:kms|aws:kms:dsse)$/),
+          },
+        },
+      ],
+    });
+  });
+
+  it('blocks every form of public access', () => {
+    const bucket = published('aws', 'ArtifactBucketName');
+
+    expect(bucket.Properties?.PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+  });
+
+  it('denies every request that does not use TLS', () => {
+    const bucketId = outputTarget(template('aws'), 'ArtifactBucketName');
+    const policies = Object.values(resourcesOfType(template('aws'), 'AWS::S3::BucketPolicy')).filter(
+      (policy) => render(policy.Properties?.Bucket) === `<${bucketId}>`,
+    );
+
+    const tlsDenials = policies
+      .flatMap((policy) => statementsOf(policy.Properties?.PolicyDocument))
+      .filter(
+        (statement) =>
+          statement.Effect === 'Deny' &&
+          ['"*"', '{"AWS":"*"}'].includes(JSON.stringify(statement.Principal)) &&
+          statement.Condition?.Bool?.['aws:SecureTransport'] === 'false' &&
+          ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'].every((action) =>
+            actionsCover(statement, action),
+          ),
+      )
+      .map((statement) => asList(statement.Resource).map(render).sort());
+
+    expect(tlsDenials).toContainEqual([`<${bucketId}.Arn>`, `<${bucketId}.Arn>/*`]);
+  });
+
+  it('writes server access logs to a separate bucket', () => {
+    const bucketId = outputTarget(template('aws'), 'ArtifactBucketName');
+    const bucket = resource(template('aws'), bucketId);
+    const logging = bucket.Properties?.LoggingConfiguration as
+      | { DestinationBucketName?: unknown }
+      | undefined;
+    const destination = render(logging?.DestinationBucketName);
+
+    expect(destination).toMatch(/^<[A-Za-z0-9]+>$/);
+    expect(destination).not.toBe(`<${bucketId}>`);
+    expect(resource(template('aws'), destination.slice(1, -1)).Type).toBe('AWS::S3::Bucket');
+  });
+});
+
+describe('release signing key', () => {
+  it('is an ECC P-256 key for signing and verifying', () => {
+    const key = published('aws', 'SigningKeyArn');
+
+    expect(key.Properties).toMatchObject({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' });
+  });
+
+  it('is retained when the aws stack is deleted', () => {
+    const key = published('aws', 'SigningKeyArn');
+
+    expect(key.DeletionPolicy).toBe('Retain');
+  });
+
+  it.each(STAGE_NAMES)('cannot be used to sign by any IAM policy in the %s stage', (stage) => {
+    const signing = identityPolicyStatements(template(stage))
+      .filter(({ statement }) => allowsAction(statement, 'kms:Sign'))
+      .map(({ source }) => source);
+
+    expect(signing).toEqual([]);
+  });
+
+  it('names no principal in its key policy other than the account itself', () => {
+    const key = published('aws', 'SigningKeyArn');
+
+    const principals = statementsOf(key.Properties?.KeyPolicy)
+      .filter((statement) => statement.Effect === 'Allow')
+      .map((statement) =>
+        render((statement.Principal as { AWS?: unknown } | undefined)?.AWS ?? statement.Principal),
+      );
+
+    expect(new Set(principals)).toEqual(new Set(['arn:<AWS::Partition>:iam::<AWS::AccountId>:root']));
+  });
+});
+
+describe('device IoT policy', () => {
+  const deviceStatements = (): PolicyStatement[] => {
+    const policy = published('aws', 'DevicePolicyName');
+    return statementsOf(policy.Properties?.PolicyDocument);
+  };
+
+  it('scopes every allowed resource to the thing that connected', () => {
+    const unscoped = deviceStatements()
+      .filter((statement) => statement.Effect === 'Allow')
+      .flatMap((statement) => asList(statement.Resource).map(render))
+      .filter((resourceArn) => !resourceArn.includes(THING));
+
+    expect(deviceStatements().length).toBeGreaterThan(0);
+    expect(unscoped).toEqual([]);
+  });
+
+  it('lets a certificate connect only as the thing attached to it', () => {
+    const connect = deviceStatements().filter((statement) => allowsAction(statement, 'iot:Connect'));
+
+    expect(connect).toEqual([
+      expect.objectContaining({ Condition: { Bool: { 'iot:Connection.Thing.IsAttached': 'true' } } }),
+    ]);
+    expect(asList(connect[0]?.Resource).map(render)).toEqual([`${IOT_ARN}:client/${THING}`]);
+  });
+
+  it('uses no wildcard action and no bare * resource', () => {
+    const wildcards = deviceStatements().flatMap((statement) => [
+      ...asList(statement.Action).filter((action) => action.includes('*')),
+      ...asList(statement.NotAction).map((action) => `NotAction ${action}`),
+      ...asList(statement.Resource)
+        .map(render)
+        .filter((resourceArn) => resourceArn === '*'),
+    ]);
+
+    expect(wildcards).toEqual([]);
+  });
+});
+
+describe('device topic rules', () => {
+  const cases = [
+    { messages: 'shadow reports', topic: '$aws/things/+/shadow/update/accepted', fn: 'ShadowReportFunction' },
+    { messages: 'presence events', topic: '$aws/events/presence/+/+', fn: 'ConnectionEventFunction' },
+  ] as const;
+
+  const ruleFrom = (topic: string) => {
+    const rules = Object.entries(resourcesOfType(template('aws'), 'AWS::IoT::TopicRule')).filter(([, rule]) =>
+      String((rule.Properties?.TopicRulePayload as { Sql?: string } | undefined)?.Sql).includes(
+        `FROM '${topic}'`,
+      ),
+    );
+    expect(rules).toHaveLength(1);
+    const [id, rule] = rules[0] ?? [];
+    return { id: String(id), payload: rule?.Properties?.TopicRulePayload as Record<string, unknown> };
+  };
+
+  it.each(cases)('sends $messages to its ingest Lambda', ({ topic, fn }) => {
+    const { payload } = ruleFrom(topic);
+
+    expect(payload.Actions).toEqual([
+      { Lambda: { FunctionArn: { 'Fn::GetAtt': [functionId(template('aws'), fn), 'Arn'] } } },
+    ]);
+  });
+
+  it.each(cases)('sends $messages that fail to the dead-letter queue', ({ topic }) => {
+    const { payload } = ruleFrom(topic);
+    const deadLetters = outputTarget(template('aws'), 'DeadLetterQueueUrl');
+
+    expect(payload.ErrorAction).toEqual({
+      Sqs: { QueueUrl: { Ref: deadLetters }, RoleArn: expect.anything() },
+    });
+  });
+
+  it.each(cases)('gives the $messages error action a role that can send to the queue', ({ topic }) => {
+    const { payload } = ruleFrom(topic);
+    const roleId = render((payload.ErrorAction as { Sqs: { RoleArn: unknown } }).Sqs.RoleArn).replace(
+      /^<(.+)\.Arn>$/,
+      '$1',
+    );
+    const deadLetters = outputTarget(template('aws'), 'DeadLetterQueueUrl');
+
+    expect(grants(roleStatements(template('aws'), roleId))).toContain(
+      `sqs:SendMessage on <${deadLetters}.Arn>`,
+    );
+  });
+
+  it.each(cases)('lets only its own topic rule invoke the $messages Lambda', ({ topic, fn }) => {
+    const { id: ruleId } = ruleFrom(topic);
+    const fnId = functionId(template('aws'), fn);
+    const permissions = Object.values(resourcesOfType(template('aws'), 'AWS::Lambda::Permission'))
+      .map((permission) => permission.Properties ?? {})
+      .filter((properties) => render(properties.FunctionName).replace(/\.Arn>$/, '>') === `<${fnId}>`);
+
+    expect(permissions).toEqual([
+      expect.objectContaining({
+        Action: 'lambda:InvokeFunction',
+        Principal: 'iot.amazonaws.com',
+        SourceArn: { 'Fn::GetAtt': [ruleId, 'Arn'] },
+      }),
+    ]);
+  });
+});
+
+describe('operator API', () => {
+  it.each(STAGE_NAMES)('requires a Cognito user-pool token on every method in the %s stage', (stage) => {
+    const userPool = outputTarget(template(stage), 'UserPoolId');
+    const methods = Object.entries(resourcesOfType(template(stage), 'AWS::ApiGateway::Method')).filter(
+      ([, method]) => method.Properties?.HttpMethod !== 'OPTIONS',
+    );
+
+    const unprotected = methods
+      .filter(([, method]) => {
+        const authorizerId = render(method.Properties?.AuthorizerId).replace(/^<(.+)>$/, '$1');
+        const authorizer = resourcesOfType(template(stage), 'AWS::ApiGateway::Authorizer')[authorizerId];
+        return !(
+          method.Properties?.AuthorizationType === 'COGNITO_USER_POOLS' &&
+          authorizer?.Properties?.Type === 'COGNITO_USER_POOLS' &&
+          asList(authorizer.Properties.ProviderARNs).map(render).join() === `<${userPool}.Arn>`
+        );
+      })
+      .map(([id]) => id);
+
+    expect(methods.length).toBeGreaterThan(0);
+    expect(unprotected).toEqual([]);
+  });
+
+  it.each(STAGE_NAMES)('writes access logs and X-Ray traces for the %s stage', (stage) => {
+    template(stage).hasResourceProperties('AWS::ApiGateway::Stage', {
+      AccessLogSetting: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('requestId') },
+      TracingEnabled: true,
+    });
+  });
+
+  it('puts a WAF web ACL in front of the aws stage', () => {
+    const [stageId] = Object.keys(resourcesOfType(template('aws'), 'AWS::ApiGateway::Stage'));
+    const [webAclId] = Object.keys(resourcesOfType(template('aws'), 'AWS::WAFv2::WebACL'));
+
+    template('aws').hasResourceProperties('AWS::WAFv2::WebACLAssociation', {
+      ResourceArn: Match.objectLike({
+        'Fn::Join': ['', Match.arrayWith([{ Ref: stageId }])],
+      }),
+      WebACLArn: { 'Fn::GetAtt': [webAclId, 'Arn'] },
+    });
+  });
+
+  it('filters the aws stage with AWS managed common rules and a per-IP rate limit', () => {
+    template('aws').hasResourceProperties('AWS::WAFv2::WebACL', {
+      Scope: 'REGIONAL',
+      Rules: Match.arrayWith([
+        Match.objectLike({
+          Statement: {
+            ManagedRuleGroupStatement: { VendorName: 'AWS', Name: 'AWSManagedRulesCommonRuleSet' },
+          },
+        }),
+        Match.objectLike({
+          Action: { Block: {} },
+          Statement: { RateBasedStatement: Match.objectLike({ AggregateKeyType: 'IP' }) },
+        }),
+      ]),
+    });
+  });
+
+  it('has no web ACL in the local stage', () => {
+    expect(resourcesOfType(template('local'), 'AWS::WAFv2::WebACL')).toEqual({});
+    expect(resourcesOfType(template('local'), 'AWS::WAFv2::WebACLAssociation')).toEqual({});
+  });
+});
+
+describe.each(STAGE_NAMES)('Lambda execution roles in the %s stage', (stage) => {
+  const fleetTable = () => `<${outputTarget(template(stage), 'FleetTableName')}.Arn>`;
+
+  it('lets GetDevice only get single items from the fleet table', () => {
+    expect(functionGrants(template(stage), 'GetDevice')).toEqual(
+      [`dynamodb:GetItem on ${fleetTable()}`, ...TRACING].sort(),
+    );
+  });
+
+  it('lets ListDevices only scan and query the fleet table and its bySite index', () => {
+    expect(functionGrants(template(stage), 'ListDevices')).toEqual(
+      [
+        `dynamodb:Query on ${fleetTable()}`,
+        `dynamodb:Query on ${fleetTable()}/index/bySite`,
+        `dynamodb:Scan on ${fleetTable()}`,
+        `dynamodb:Scan on ${fleetTable()}/index/bySite`,
+        ...TRACING,
+      ].sort(),
+    );
+  });
+
+  it.each(INGEST_FUNCTIONS)('lets %s only update fleet items and dead-letter failed events', (fn) => {
+    const deadLetters = `<${outputTarget(template(stage), 'DeadLetterQueueUrl')}.Arn>`;
+
+    expect(functionGrants(template(stage), fn)).toEqual(
+      [`dynamodb:UpdateItem on ${fleetTable()}`, `sqs:SendMessage on ${deadLetters}`, ...TRACING].sort(),
+    );
+  });
+
+  it('attaches no managed policy but AWSLambdaBasicExecutionRole to any function role', () => {
+    const managed = Object.keys(resourcesOfType(template(stage), 'AWS::Lambda::Function')).flatMap((fnId) =>
+      asList(
+        resource(template(stage), roleOfFunction(template(stage), fnId)).Properties?.ManagedPolicyArns,
+      ).map((arn) => `${fnId}: ${render(arn)}`),
+    );
+
+    expect(managed.filter((line) => !line.endsWith(`: ${BASIC_EXECUTION_ROLE}`))).toEqual([]);
+  });
+
+  it('grants no action ending in :* in any IAM policy', () => {
+    const wildcards = identityPolicyStatements(template(stage))
+      .filter(({ statement }) => statement.Effect === 'Allow')
+      .flatMap(({ source, statement }) => [
+        ...asList(statement.Action)
+          .filter((action) => action === '*' || action.endsWith(':*'))
+          .map((action) => `${source}: ${action}`),
+        ...asList(statement.NotAction).map((action) => `${source}: NotAction ${action}`),
+      ]);
+
+    expect(wildcards).toEqual([]);
+  });
+});
+
+describe('RegisterDevice execution role', () => {
+  const iotRegistry = {
+    'thing/*': ['iot:AttachThingPrincipal', 'iot:CreateThing', 'iot:DeleteThing', 'iot:DetachThingPrincipal'],
+    'cert/*': ['iot:AttachPolicy', 'iot:DeleteCertificate', 'iot:DetachPolicy', 'iot:UpdateCertificate'],
+  };
+  const unscopable = ['iot:CreateKeysAndCertificate', 'iot:DescribeEndpoint'];
+  const fleetItems = (stage: StageName) => {
+    const table = `<${outputTarget(template(stage), 'FleetTableName')}.Arn>`;
+    return ['DeleteItem', 'PutItem', 'UpdateItem'].map((action) => `dynamodb:${action} on ${table}`);
+  };
+
+  it('grants IoT actions on * only where IoT has no resource-level permissions in the aws stage', () => {
+    const onAnyResource = functionGrants(template('aws'), 'RegisterDevice').filter(
+      (grant) => grant.startsWith('iot:') && grant.endsWith(' on *'),
+    );
+
+    expect(onAnyResource).toEqual(unscopable.map((action) => `${action} on *`));
+  });
+
+  it('scopes IoT registry actions to thing/* and cert/* ARNs in the aws stage', () => {
+    const scoped = Object.entries(iotRegistry).flatMap(([arn, actions]) =>
+      actions.map((action) => `${action} on ${IOT_ARN}:${arn}`),
+    );
+
+    expect(functionGrants(template('aws'), 'RegisterDevice')).toEqual(
+      [...scoped, ...unscopable.map((action) => `${action} on *`), ...fleetItems('aws'), ...TRACING].sort(),
+    );
+  });
+
+  it('grants the IoT registry actions on * in the local stage, which cannot evaluate ARNs', () => {
+    const registry = [...Object.values(iotRegistry).flat(), ...unscopable];
+
+    expect(functionGrants(template('local'), 'RegisterDevice')).toEqual(
+      [...registry.map((action) => `${action} on *`), ...fleetItems('local'), ...TRACING].sort(),
+    );
+  });
+});
+
+describe('operator user pool', () => {
+  const userPool = (stage: StageName) => published(stage, 'UserPoolId');
+
+  it.each(STAGE_NAMES)('lets only admins create users in the %s stage', (stage) => {
+    expect(userPool(stage).Properties?.AdminCreateUserConfig).toMatchObject({
+      AllowAdminCreateUserOnly: true,
+    });
+  });
+
+  it.each(STAGE_NAMES)('requires long passwords with every character class in the %s stage', (stage) => {
+    const policy = (
+      userPool(stage).Properties?.Policies as { PasswordPolicy?: Record<string, unknown> } | undefined
+    )?.PasswordPolicy;
+
+    expect(policy).toMatchObject({
+      RequireLowercase: true,
+      RequireUppercase: true,
+      RequireNumbers: true,
+      RequireSymbols: true,
+    });
+    expect(policy?.MinimumLength).toBeGreaterThanOrEqual(12);
+  });
+
+  it('requires a TOTP second factor in the aws stage', () => {
+    expect(userPool('aws').Properties).toMatchObject({
+      MfaConfiguration: 'ON',
+      EnabledMfas: ['SOFTWARE_TOKEN_MFA'],
+    });
+  });
+
+  it('turns MFA off in the local stage', () => {
+    expect(userPool('local').Properties?.MfaConfiguration).toBe('OFF');
+  });
+
+  it.each(['viewer', 'operator', 'admin'])('has the %s group', (group) => {
+    template('aws').hasResourceProperties('AWS::Cognito::UserPoolGroup', {
+      GroupName: group,
+      UserPoolId: { Ref: outputTarget(template('aws'), 'UserPoolId') },
+    });
+  });
+});
+
+describe.each(STAGE_NAMES)('Lambda functions in the %s stage', (stage) => {
+  const functions = () => Object.entries(resourcesOfType(template(stage), 'AWS::Lambda::Function'));
+
+  it('run on Node.js 24', () => {
+    const others = functions()
+      .filter(([, fn]) => fn.Properties?.Runtime !== 'nodejs24.x')
+      .map(([id, fn]) => `${id}: ${String(fn.Properties?.Runtime)}`);
+
+    expect(functions().length).toBeGreaterThan(0);
+    expect(others).toEqual([]);
+  });
+
+  it('trace actively with X-Ray', () => {
+    const untraced = functions()
+      .filter(([, fn]) => render(fn.Properties?.TracingConfig) !== '{"Mode":"Active"}')
+      .map(([id]) => id);
+
+    expect(functions().length).toBeGreaterThan(0);
+    expect(untraced).toEqual([]);
+  });
+});
