@@ -7,10 +7,12 @@ import {
   LambdaIntegration,
   LogGroupLogDestination,
   MethodLoggingLevel,
+  type MethodOptions,
   RestApi,
 } from 'aws-cdk-lib/aws-apigateway';
 import type { IUserPool } from 'aws-cdk-lib/aws-cognito';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { CfnWebACL, CfnWebACLAssociation } from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
@@ -51,6 +53,7 @@ export interface OperatorApiProps {
  */
 export class OperatorApi extends Construct {
   public readonly api: RestApi;
+  readonly #methodOptions: MethodOptions;
 
   constructor(scope: Construct, id: string, props: OperatorApiProps) {
     super(scope, id);
@@ -131,7 +134,7 @@ export class OperatorApi extends Construct {
     const authorizer = new CognitoUserPoolsAuthorizer(this, 'Authorizer', {
       cognitoUserPools: [props.userPool],
     });
-    const methodOptions = { authorizer, authorizationType: AuthorizationType.COGNITO };
+    this.#methodOptions = { authorizer, authorizationType: AuthorizationType.COGNITO };
     const environment = { FLEET_TABLE_NAME: props.fleet.table.tableName };
 
     const registerDevice = new EdgeOpsFunction(this, 'RegisterDevice', {
@@ -183,11 +186,19 @@ export class OperatorApi extends Construct {
     });
     props.fleet.grantList(listDevices);
 
-    const devices = api.root.addResource('devices');
-    devices.addMethod('GET', new LambdaIntegration(listDevices), methodOptions);
-    devices.addMethod('POST', new LambdaIntegration(registerDevice), methodOptions);
-    devices.addResource('{deviceId}').addMethod('GET', new LambdaIntegration(getDevice), methodOptions);
-
     this.api = api;
+    this.addRoute('GET', 'devices', listDevices);
+    this.addRoute('POST', 'devices', registerDevice);
+    this.addRoute('GET', 'devices/{deviceId}', getDevice);
+  }
+
+  /**
+   * Adds a route served by `handler` behind the Cognito authorizer. The handler checks the role.
+   * @param path relative to the API root, e.g. `releases/{releaseId}`
+   */
+  addRoute(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, handler: IFunction): void {
+    this.api.root
+      .resourceForPath(path)
+      .addMethod(method, new LambdaIntegration(handler), this.#methodOptions);
   }
 }
