@@ -36,13 +36,22 @@ export const JobDocumentV1 = z.strictObject({
   /** `install` moves forward; `rollback` returns to an earlier release the operator chose. */
   operation: z.enum(['install', 'rollback']),
   release: z.strictObject({ releaseId: z.string().min(1).max(64), version }),
-  artifact: z.strictObject({
-    /** HTTPS URL the device GETs (with Range to resume); presigned, short-lived. */
-    url: z.string().url(),
-    size: z.number().int().positive(),
-    sha256,
-    hardwareType: z.string().min(1).max(64),
-  }),
+  /**
+   * One image per hardware type in the release (a wave mixes hardware types but has one job);
+   * the device takes the one for its own hardware type and rejects the job if there is none.
+   */
+  artifacts: z
+    .array(
+      z.strictObject({
+        hardwareType: z.string().min(1).max(64),
+        /** HTTPS URL the device GETs (with Range to resume); presigned, short-lived. */
+        url: z.string().url(),
+        size: z.number().int().positive(),
+        sha256,
+      }),
+    )
+    .min(1)
+    .max(16),
   /** How long the new slot must stay healthy after boot before the device confirms it. */
   healthCheckSeconds: z.number().int().min(0).max(3600),
 });
