@@ -24,6 +24,7 @@ export const ACTIVE_ROLLOUT_STATUSES: readonly RolloutStatus[] = [
 
 export type RolloutTarget =
   | { readonly thingGroup: string }
+  | { readonly deviceIds: readonly string[] }
   | {
       readonly filter: {
         readonly site?: string;

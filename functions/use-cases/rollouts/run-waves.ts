@@ -1,0 +1,201 @@
+/**
+ * The steps the rollout state machine runs, one use case each. Every step re-reads the rollout,
+ * so an operator's pause or abort between steps is seen at the next one.
+ */
+import { RolloutNotFoundError } from '../../domain/errors';
+import type { JobDocumentV1 } from '../../domain/ota-contract';
+import { gateWave, progressOfWave, type Rollout, type Wave, type WaveTally } from '../../domain/rollout';
+import type { Clock } from '../../ports/clock';
+import type { JobDispatcher } from '../../ports/job-dispatcher';
+import type { ReleaseCatalog } from '../../ports/release-catalog';
+import type { RolloutOrchestrator } from '../../ports/rollout-orchestrator';
+import type { RolloutStore } from '../../ports/rollout-store';
+
+export const jobIdOf = (rolloutId: string, waveIndex: number) => `${rolloutId}-w${waveIndex}`;
+
+/** The wave index a job id names, if the job belongs to `rolloutId`. */
+export function waveOfJob(rolloutId: string, jobId: string): number | undefined {
+  const match = /^(.+)-w(\d{1,3})$/.exec(jobId);
+  return match && match[1] === rolloutId ? Number(match[2]) : undefined;
+}
+
+async function load(rollouts: RolloutStore, rolloutId: string): Promise<Rollout> {
+  const rollout = await rollouts.getRollout(rolloutId);
+  if (!rollout) throw new RolloutNotFoundError(rolloutId);
+  return rollout;
+}
+
+const withWave = (rollout: Rollout, index: number, change: Partial<Wave>): Wave[] =>
+  rollout.waves.map((w) => (w.index === index ? { ...w, ...change } : w));
+
+export type NextStep =
+  | { readonly action: 'start'; readonly waveIndex: number; readonly soakSeconds: number }
+  | { readonly action: 'pause' | 'complete' | 'stop' };
+
+/** Decides what the state machine does next: start the next wave, park for a pause, or finish. */
+export const makeNextStep =
+  ({ rollouts }: { rollouts: RolloutStore }) =>
+  async (rolloutId: string): Promise<NextStep> => {
+    const rollout = await load(rollouts, rolloutId);
+    if (rollout.status === 'pausing' || rollout.status === 'paused') return { action: 'pause' };
+    if (rollout.status !== 'running') return { action: 'stop' };
+    const next = rollout.currentWave + 1;
+    const wave = rollout.waves[next];
+    if (!wave) return { action: 'complete' };
+    return { action: 'start', waveIndex: next, soakSeconds: wave.soakSeconds };
+  };
+
+export interface JobDocumentSettings {
+  /** Seconds the device keeps the new slot on trial before confirming it. */
+  readonly healthCheckSeconds: number;
+}
+
+/**
+ * Starts a wave:
+ * 1. skips it if the rollout stopped running meanwhile (aborted);
+ * 2. records the wave as running under its job id and queues its devices;
+ * 3. creates the wave's one IoT job, whose document lists one artifact per hardware type.
+ */
+export const makeStartWave =
+  (ports: {
+    rollouts: RolloutStore;
+    releases: ReleaseCatalog;
+    jobs: JobDispatcher;
+    clock: Clock;
+    settings: JobDocumentSettings;
+  }) =>
+  async (rolloutId: string, waveIndex: number): Promise<{ started: boolean; jobId: string }> => {
+    const { rollouts, releases, jobs, clock, settings } = ports;
+    const jobId = jobIdOf(rolloutId, waveIndex);
+    const rollout = await load(rollouts, rolloutId);
+    if (rollout.status !== 'running') return { started: false, jobId };
+    const release = await releases.getRelease(rollout.releaseId);
+    if (!release) throw new Error(`Release ${rollout.releaseId} of rollout ${rolloutId} is gone`);
+    const deviceIds = (await rollouts.listExecutions(rolloutId, waveIndex)).map((e) => e.deviceId);
+    await rollouts.transition(rolloutId, ['running'], {
+      currentWave: waveIndex,
+      waves: withWave(rollout, waveIndex, { status: 'running', jobId, startedAt: clock.now().toISOString() }),
+    });
+    await rollouts.queueWave(rolloutId, waveIndex, deviceIds);
+    const document: JobDocumentV1 = {
+      schema: 'edgeops.ota.v1',
+      rolloutId,
+      waveIndex,
+      operation: rollout.operation,
+      release: { releaseId: release.releaseId, version: release.version },
+      artifacts: release.artifacts.map((a) => ({
+        hardwareType: a.hardwareType,
+        url: `s3://${a.bucket}/${a.key}`,
+        size: a.size,
+        sha256: a.sha256,
+      })),
+      healthCheckSeconds: settings.healthCheckSeconds,
+    };
+    await jobs.startJob(jobId, deviceIds, document);
+    return { started: true, jobId };
+  };
+
+export type WaveCheck =
+  | {
+      readonly outcome: 'running' | 'settled' | 'passed';
+      readonly tally: WaveTally;
+      readonly requireApproval: boolean;
+    }
+  | { readonly outcome: 'failed'; readonly tally: WaveTally; readonly reason: string }
+  | { readonly outcome: 'stopped' };
+
+/**
+ * Checks a running wave (`progress`) or, after its soak, gates it (`gate`), and records the
+ * wave's status: settled → soaking, passed, failed.
+ */
+export const makeCheckWave =
+  ({ rollouts, jobs, clock }: { rollouts: RolloutStore; jobs: JobDispatcher; clock: Clock }) =>
+  async (rolloutId: string, waveIndex: number, phase: 'progress' | 'gate'): Promise<WaveCheck> => {
+    const rollout = await load(rollouts, rolloutId);
+    const wave = rollout.waves[waveIndex];
+    if (!wave || !['running', 'pausing', 'paused'].includes(rollout.status)) return { outcome: 'stopped' };
+    const [executions, statuses] = await Promise.all([
+      rollouts.listExecutions(rolloutId, waveIndex),
+      jobs.executionStatuses(jobIdOf(rolloutId, waveIndex)),
+    ]);
+    const now = clock.now();
+    const check = phase === 'progress' ? progressOfWave : gateWave;
+    const verdict = check(wave, executions, statuses, rollout.version, now);
+    const status = { settled: 'soaking', passed: 'passed', failed: 'failed', running: undefined }[
+      verdict.outcome
+    ];
+    if (status && status !== wave.status) {
+      await rollouts.transition(rolloutId, ['running', 'pausing', 'paused'], {
+        waves: withWave(rollout, waveIndex, {
+          status: status as Wave['status'],
+          ...(status === 'soaking' ? {} : { endedAt: now.toISOString() }),
+        }),
+      });
+    }
+    return verdict.outcome === 'failed'
+      ? { outcome: 'failed', tally: verdict.tally, reason: verdict.reason }
+      : { outcome: verdict.outcome, tally: verdict.tally, requireApproval: wave.requireApproval };
+  };
+
+/**
+ * Parks the run on a Step Functions task token: for a pause the operator asked for, or for the
+ * approval a wave requires. If the operator already resumed meanwhile, it goes on at once.
+ */
+export const makeParkRollout =
+  ({ rollouts, orchestrator }: { rollouts: RolloutStore; orchestrator: RolloutOrchestrator }) =>
+  async (rolloutId: string, taskToken: string, kind: 'pause' | 'approval'): Promise<void> => {
+    await rollouts.setTaskToken(rolloutId, taskToken);
+    const rollout = await load(rollouts, rolloutId);
+    if (kind === 'pause' && rollout.status === 'pausing') {
+      await rollouts.transition(rolloutId, ['pausing'], { status: 'paused' });
+    } else if (kind === 'approval' && rollout.status === 'running') {
+      await rollouts.transition(rolloutId, ['running'], { status: 'awaiting-approval' });
+    } else {
+      await rollouts.setTaskToken(rolloutId, undefined);
+      await orchestrator.proceed(taskToken);
+    }
+  };
+
+/**
+ * Ends a run: `succeeded` after the last wave passed, or `halted` with the failing wave's reason.
+ * A halt cancels the wave's executions that have not started and leaves later waves unstarted;
+ * with the rollback policy, the devices already updated go back to where they were.
+ */
+export const makeFinishRollout =
+  (ports: {
+    rollouts: RolloutStore;
+    jobs: JobDispatcher;
+    rollback: (rolloutId: string, actor: string) => Promise<unknown>;
+  }) =>
+  async (rolloutId: string, result: { outcome: 'succeeded' } | { outcome: 'halted'; reason: string }) => {
+    const { rollouts, jobs } = ports;
+    const rollout = await load(rollouts, rolloutId);
+    if (!['running', 'pausing', 'paused', 'awaiting-approval'].includes(rollout.status)) return rollout;
+    const waves = rollout.waves.map((w) =>
+      w.status === 'pending' || w.status === 'running' || w.status === 'soaking'
+        ? { ...w, status: result.outcome === 'halted' ? ('canceled' as const) : w.status }
+        : w,
+    );
+    const finished = await rollouts.transition(
+      rolloutId,
+      ['running', 'pausing', 'paused', 'awaiting-approval'],
+      {
+        status: result.outcome,
+        waves,
+        ...(result.outcome === 'halted' ? { haltReason: result.reason } : {}),
+      },
+    );
+    if (result.outcome === 'halted') {
+      const current = rollout.waves[rollout.currentWave];
+      if (current?.jobId) await jobs.cancelJob(current.jobId, 'rollout halted');
+    }
+    const executions = await rollouts.listExecutions(rolloutId);
+    await rollouts.releaseDevices(
+      rolloutId,
+      executions.map((e) => e.deviceId),
+    );
+    if (result.outcome === 'halted' && rollout.failurePolicy === 'rollback') {
+      await ports.rollback(rolloutId, 'edgeops (rollback policy)');
+    }
+    return finished;
+  };

@@ -1,0 +1,64 @@
+import { randomBytes } from 'node:crypto';
+import type { DeviceExecution, Rollout } from '../../domain/rollout';
+import type { Clock } from '../../ports/clock';
+import type { RolloutOrchestrator } from '../../ports/rollout-orchestrator';
+import type { RolloutStore } from '../../ports/rollout-store';
+import { makePlanRollout, type PlanPorts, type RolloutRequest } from './plan-rollout';
+
+export interface StartRolloutOptions {
+  readonly operation?: Rollout['operation'];
+  readonly rollbackOf?: string;
+}
+
+/**
+ * Starts a rollout:
+ * 1. plans it exactly as the preview does;
+ * 2. writes the rollout and one execution per planned device, claiming the devices;
+ * 3. starts the orchestrator, which runs the waves.
+ */
+export const makeStartRollout = (
+  ports: PlanPorts & { rollouts: RolloutStore; orchestrator: RolloutOrchestrator; clock: Clock },
+) => {
+  const plan = makePlanRollout(ports);
+  return async (request: RolloutRequest, actor: string, options: StartRolloutOptions = {}) => {
+    const planned = await plan(request);
+    const rolloutId = `ro-${randomBytes(6).toString('hex')}`;
+    const rollout: Rollout = {
+      rolloutId,
+      releaseId: planned.release.releaseId,
+      version: planned.release.version,
+      operation: options.operation ?? 'install',
+      target: request.target,
+      failurePolicy: request.failurePolicy,
+      status: 'running',
+      currentWave: -1,
+      waves: planned.waves.map((w, i) => {
+        const spec = request.waves[i] ?? request.waves[request.waves.length - 1];
+        if (!spec) throw new Error('wave spec missing');
+        return { ...spec, index: w.index, deviceCount: w.deviceIds.length, status: 'pending' as const };
+      }),
+      createdAt: ports.clock.now().toISOString(),
+      createdBy: actor,
+      excludedCount: planned.excluded.length,
+      ...(options.rollbackOf ? { rollbackOf: options.rollbackOf } : {}),
+    };
+    const executions: DeviceExecution[] = planned.waves.flatMap((wave) =>
+      wave.deviceIds.map((deviceId) => {
+        const device = planned.devices.get(deviceId);
+        return {
+          rolloutId,
+          deviceId,
+          waveIndex: wave.index,
+          hardwareType: device?.hardwareType ?? 'unknown',
+          site: device?.site ?? 'unknown',
+          ...(device?.firmwareVersion ? { fromVersion: device.firmwareVersion } : {}),
+          stage: 'pending' as const,
+          lastSeq: -1,
+        };
+      }),
+    );
+    await ports.rollouts.createRollout(rollout, executions);
+    await ports.orchestrator.start(rolloutId);
+    return { rollout, excluded: planned.excluded };
+  };
+};
