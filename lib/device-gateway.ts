@@ -1,5 +1,5 @@
 import { Aws, Duration, Stack, Validations } from 'aws-cdk-lib';
-import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { type IRole, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { CfnPolicy, CfnTopicRule } from 'aws-cdk-lib/aws-iot';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { type IQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
@@ -25,9 +25,12 @@ export class DeviceGateway extends Construct {
   public readonly deadLetterQueue: IQueue;
   public readonly shadowReportFunction: IFunction;
   public readonly connectionEventFunction: IFunction;
+  readonly #ruleErrorRole: IRole;
+  readonly #fleetTableName: string;
 
   constructor(scope: Construct, id: string, props: DeviceGatewayProps) {
     super(scope, id);
+    this.#fleetTableName = props.fleet.table.tableName;
     const arn = (resource: string) => `arn:${Aws.PARTITION}:iot:${Aws.REGION}:${Aws.ACCOUNT_ID}:${resource}`;
     const ownTopics = (kind: 'topic' | 'topicfilter') => [
       arn(`${kind}/$aws/things/${THING}/shadow/*`),
@@ -70,40 +73,50 @@ export class DeviceGateway extends Construct {
       new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [deadLetterQueue.queueArn] }),
     );
 
-    const ingest = (name: string, handlerFile: string, sql: string) => {
-      const fn = new EdgeOpsFunction(this, `${name}Function`, {
-        handlerFile,
-        environment: { FLEET_TABLE_NAME: props.fleet.table.tableName },
-        deadLetterQueue,
-        retryAttempts: 2,
-      });
-      props.fleet.grantItems(fn, 'UpdateItem');
-      const rule = new CfnTopicRule(this, `${name}Rule`, {
-        topicRulePayload: {
-          sql,
-          awsIotSqlVersion: '2016-03-23',
-          ruleDisabled: false,
-          actions: [{ lambda: { functionArn: fn.functionArn } }],
-          errorAction: { sqs: { queueUrl: deadLetterQueue.queueUrl, roleArn: ruleErrorRole.roleArn } },
-        },
-      });
-      fn.addPermission(`${name}RuleInvoke`, {
-        principal: new ServicePrincipal('iot.amazonaws.com'),
-        sourceArn: rule.attrArn,
-        sourceAccount: Stack.of(this).account,
-      });
-      return fn;
-    };
+    this.#ruleErrorRole = ruleErrorRole;
 
-    this.shadowReportFunction = ingest(
+    this.shadowReportFunction = this.routeToLambda(
       'ShadowReport',
       'device-events/record-shadow-report.handler.ts',
       "SELECT *, topic(3) AS thingName FROM '$aws/things/+/shadow/update/accepted' WHERE NOT isUndefined(state.reported)",
     );
-    this.connectionEventFunction = ingest(
+    this.connectionEventFunction = this.routeToLambda(
       'ConnectionEvent',
       'device-events/record-connection-event.handler.ts',
       "SELECT * FROM '$aws/events/presence/+/+' WHERE eventType = 'connected' OR eventType = 'disconnected'",
     );
+    props.fleet.grantItems(this.shadowReportFunction, 'UpdateItem');
+    props.fleet.grantItems(this.connectionEventFunction, 'UpdateItem');
+  }
+
+  /**
+   * A topic rule that invokes a new Lambda with what `sql` selects. Failed rule actions and
+   * events the Lambda still fails on after two retries land in the dead-letter queue. The
+   * caller grants the function what it needs.
+   */
+  routeToLambda(name: string, handlerFile: string, sql: string, environment: Record<string, string> = {}) {
+    const fn = new EdgeOpsFunction(this, `${name}Function`, {
+      handlerFile,
+      environment: { FLEET_TABLE_NAME: this.#fleetTableName, ...environment },
+      deadLetterQueue: this.deadLetterQueue,
+      retryAttempts: 2,
+    });
+    const rule = new CfnTopicRule(this, `${name}Rule`, {
+      topicRulePayload: {
+        sql,
+        awsIotSqlVersion: '2016-03-23',
+        ruleDisabled: false,
+        actions: [{ lambda: { functionArn: fn.functionArn } }],
+        errorAction: {
+          sqs: { queueUrl: this.deadLetterQueue.queueUrl, roleArn: this.#ruleErrorRole.roleArn },
+        },
+      },
+    });
+    fn.addPermission(`${name}RuleInvoke`, {
+      principal: new ServicePrincipal('iot.amazonaws.com'),
+      sourceArn: rule.attrArn,
+      sourceAccount: Stack.of(this).account,
+    });
+    return fn;
   }
 }

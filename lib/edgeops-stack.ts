@@ -1,7 +1,9 @@
 import {
   CfnOutput,
   CliCredentialsStackSynthesizer,
+  Duration,
   RemovalPolicy,
+  Size,
   Stack,
   type StackProps,
 } from 'aws-cdk-lib';
@@ -11,7 +13,9 @@ import { DeviceGateway } from './device-gateway';
 import { FleetStore } from './fleet-store';
 import { OperatorApi } from './operator-api';
 import { OperatorIdentity } from './operator-identity';
+import { ReleaseCatalog } from './release-catalog';
 import { ReleaseSigning } from './release-signing';
+import { RolloutOrchestrator } from './rollout-orchestrator';
 
 /** What differs between a local run and a real deployment; nothing else does. */
 export interface StageConfig {
@@ -24,16 +28,30 @@ export interface StageConfig {
   readonly webAcl: boolean;
   /** Scope IoT registry permissions by ARN (local AWS cannot evaluate them that way). */
   readonly iotResourceLevelPermissions: boolean;
+  /** Artifacts above this size upload in parts. @default ReleaseCatalog's (64 MiB) */
+  readonly artifactMultipartThreshold?: Size;
+  /** How often a running wave is checked, and how long devices keep a new slot on trial. */
+  readonly rollouts: { readonly pollSeconds: number; readonly deviceHealthCheckSeconds: number };
 }
 
 export const STAGES: Record<StageConfig['name'], StageConfig> = {
-  aws: { name: 'aws', retainData: true, requireMfa: true, webAcl: true, iotResourceLevelPermissions: true },
+  aws: {
+    name: 'aws',
+    retainData: true,
+    requireMfa: true,
+    webAcl: true,
+    iotResourceLevelPermissions: true,
+    rollouts: { pollSeconds: 30, deviceHealthCheckSeconds: 60 },
+  },
   local: {
     name: 'local',
     retainData: false,
     requireMfa: false,
     webAcl: false,
     iotResourceLevelPermissions: false,
+    // Small, so that e2e tests run a multipart upload with a file of a few MiB.
+    artifactMultipartThreshold: Size.mebibytes(8),
+    rollouts: { pollSeconds: 2, deviceHealthCheckSeconds: 2 },
   },
 };
 
@@ -67,6 +85,21 @@ export class EdgeOpsStack extends Stack {
       webAcl: props.stage.webAcl,
       iotResourceLevelPermissions: props.stage.iotResourceLevelPermissions,
     });
+    new ReleaseCatalog(this, 'ReleaseCatalog', {
+      fleet,
+      bucket: artifacts.bucket,
+      api,
+      multipartThreshold: props.stage.artifactMultipartThreshold,
+    });
+    const rollouts = new RolloutOrchestrator(this, 'Rollouts', {
+      fleet,
+      artifactBucket: artifacts.bucket,
+      api,
+      gateway,
+      pollInterval: Duration.seconds(props.stage.rollouts.pollSeconds),
+      deviceHealthCheckSeconds: props.stage.rollouts.deviceHealthCheckSeconds,
+      iotResourceLevelPermissions: props.stage.iotResourceLevelPermissions,
+    });
 
     const outputs: Record<string, string> = {
       ApiUrl: api.api.url,
@@ -77,6 +110,7 @@ export class EdgeOpsStack extends Stack {
       SigningKeyArn: signing.key.keyArn,
       DevicePolicyName: gateway.devicePolicyName,
       DeadLetterQueueUrl: gateway.deadLetterQueue.queueUrl,
+      RolloutStateMachineArn: rollouts.stateMachine.stateMachineArn,
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
   }

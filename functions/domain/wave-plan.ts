@@ -98,24 +98,60 @@ export function resolveWaveCounts(waves: readonly WaveSizeSpec[], total: number)
   return counts;
 }
 
+const INDEX_BITS = 2 ** 21;
+
+/**
+ * Devices in seeded-hash order, ties by id, so the order never depends on the input's. Sorting
+ * packed `hash · 2^21 + index` numbers in a typed array keeps a million devices well under a
+ * second; equal hashes (rare) are then put in id order.
+ */
+function orderByHash(devices: readonly PlanDevice[], seed: number): { device: PlanDevice; hash: number }[] {
+  if (devices.length >= INDEX_BITS) {
+    throw new ValidationError(`A rollout targets at most ${INDEX_BITS - 1} devices`, [
+      { field: 'target', message: 'too many devices' },
+    ]);
+  }
+  const keys = new Float64Array(devices.length);
+  devices.forEach((d, i) => {
+    keys[i] = seededHash(seed, d.deviceId) * INDEX_BITS + i;
+  });
+  keys.sort();
+  const ordered = Array.from(keys, (key) => ({
+    device: devices[key % INDEX_BITS] as PlanDevice,
+    hash: Math.floor(key / INDEX_BITS),
+  }));
+  for (let start = 0; start < ordered.length; ) {
+    let end = start + 1;
+    while (end < ordered.length && ordered[end]?.hash === ordered[start]?.hash) end++;
+    if (end - start > 1) {
+      const run = ordered.slice(start, end).sort((a, b) => (a.device.deviceId < b.device.deviceId ? -1 : 1));
+      run.forEach((entry, k) => {
+        ordered[start + k] = entry;
+      });
+    }
+    start = end;
+  }
+  return ordered;
+}
+
 export function planWaves(input: PlanInput): WavePlan {
   const seed = seedOf(input.seed);
   const excluded: ExcludedDevice[] = [];
-  const eligible: { device: PlanDevice; hash: number }[] = [];
+  const candidates: PlanDevice[] = [];
   for (const device of input.devices) {
     const holder = input.busy?.get(device.deviceId);
     if (holder !== undefined && !input.force) {
       excluded.push({ deviceId: device.deviceId, reason: `in active rollout ${holder}` });
     } else {
-      eligible.push({ device, hash: seededHash(seed, device.deviceId) });
+      candidates.push(device);
     }
   }
-  if (eligible.length === 0) {
+  if (candidates.length === 0) {
     throw new ValidationError('The target has no device to update', [
       { field: 'target', message: 'no eligible device' },
     ]);
   }
-  eligible.sort((a, b) => a.hash - b.hash || (a.device.deviceId < b.device.deviceId ? -1 : 1));
+  const eligible = orderByHash(candidates, seed);
   const counts = resolveWaveCounts(input.waves, eligible.length);
 
   // Strata in first-seen (hash) order; the first member seen is the stratum's canary candidate.

@@ -1,10 +1,17 @@
 import type middy from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import {
+  ArtifactNotFoundError,
+  ArtifactNotUploadedError,
   DeviceAlreadyExistsError,
+  DeviceBusyError,
   DeviceNotFoundError,
   DomainError,
   ForbiddenError,
+  ReleaseAlreadyExistsError,
+  ReleaseNotFoundError,
+  RolloutNotFoundError,
+  RolloutStateError,
   ValidationError,
 } from '../domain/errors';
 import { type OperatorRole, roleAllows, strongestRole } from '../domain/operator-role';
@@ -25,7 +32,14 @@ export function errorResponse(error: unknown): APIGatewayProxyResult {
   if (error instanceof ValidationError) return json(400, { message: error.message, errors: error.issues });
   if (error instanceof DeviceAlreadyExistsError) return json(409, { message: error.message });
   if (error instanceof DeviceNotFoundError) return json(404, { message: error.message });
+  if (error instanceof ArtifactNotFoundError) return json(404, { message: error.message });
+  if (error instanceof ArtifactNotUploadedError) return json(409, { message: error.message });
+  if (error instanceof ReleaseNotFoundError) return json(404, { message: error.message });
+  if (error instanceof ReleaseAlreadyExistsError) return json(409, { message: error.message });
   if (error instanceof ForbiddenError) return json(403, { message: error.message });
+  if (error instanceof RolloutNotFoundError) return json(404, { message: error.message });
+  if (error instanceof RolloutStateError || error instanceof DeviceBusyError)
+    return json(409, { message: error.message });
   if (error instanceof DomainError) return json(422, { message: error.message });
   logger.error('Unhandled error', { error: error as Error });
   return json(500, { message: 'Internal server error' });
@@ -46,6 +60,13 @@ export function callerGroups(event: APIGatewayProxyEvent): string[] {
   if (Array.isArray(claim)) return claim.map(String);
   if (typeof claim === 'string') return claim.split(/[\s,[\]]+/).filter(Boolean);
   return [];
+}
+
+/** Who is calling, for audit fields: the Cognito user name. */
+export function callerName(event: APIGatewayProxyEvent): string {
+  const claims = event.requestContext.authorizer?.claims as Record<string, unknown> | undefined;
+  const name = claims?.['cognito:username'] ?? claims?.email ?? claims?.sub;
+  return typeof name === 'string' ? name : 'unknown';
 }
 
 /** Lets the request through only when the caller's strongest role includes `required`. */

@@ -54,7 +54,8 @@ export async function deployStack(
 ): Promise<DeployedStack> {
   const cdk = join(PROJECT_DIR, 'node_modules', '.bin', 'cdk');
   const env = localAwsEnv(aws);
-  const outDir = join(RUNTIME_DIR, 'cdk.out.local');
+  // One assembly folder per local AWS, so runs against different emulators never collide.
+  const outDir = join(RUNTIME_DIR, 'cdk.out.local', new URL(aws.endpoint).port || 'default');
   const outputsFile = join(RUNTIME_DIR, `outputs-${stackName}.json`);
   mkdirSync(RUNTIME_DIR, { recursive: true });
   const common = [

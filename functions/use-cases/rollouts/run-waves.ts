@@ -68,11 +68,12 @@ export const makeStartWave =
     const { rollouts, releases, jobs, clock, settings } = ports;
     const jobId = jobIdOf(rolloutId, waveIndex);
     const rollout = await load(rollouts, rolloutId);
-    if (rollout.status !== 'running') return { started: false, jobId };
+    // A pause asked for just now lets this wave run and holds the next one.
+    if (rollout.status !== 'running' && rollout.status !== 'pausing') return { started: false, jobId };
     const release = await releases.getRelease(rollout.releaseId);
     if (!release) throw new Error(`Release ${rollout.releaseId} of rollout ${rolloutId} is gone`);
     const deviceIds = (await rollouts.listExecutions(rolloutId, waveIndex)).map((e) => e.deviceId);
-    await rollouts.transition(rolloutId, ['running'], {
+    await rollouts.transition(rolloutId, ['running', 'pausing'], {
       currentWave: waveIndex,
       waves: withWave(rollout, waveIndex, { status: 'running', jobId, startedAt: clock.now().toISOString() }),
     });

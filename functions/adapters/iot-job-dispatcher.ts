@@ -1,0 +1,115 @@
+import {
+  AddThingToThingGroupCommand,
+  CancelJobCommand,
+  CreateJobCommand,
+  CreateThingGroupCommand,
+  type IoTClient,
+  type JobExecutionStatus as IotJobExecutionStatus,
+  ListJobExecutionsForJobCommand,
+  ResourceAlreadyExistsException,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-iot';
+import type { JobDocumentV1 } from '../domain/ota-contract';
+import type { JobExecutionStatus } from '../domain/rollout';
+import type { JobDispatcher } from '../ports/job-dispatcher';
+
+export interface IotJobSettings {
+  /** Role AWS IoT assumes to presign artifact URLs when it hands the document to a device. */
+  readonly presignRoleArn: string;
+  /** How long a presigned artifact URL stays valid (60–3600 s). */
+  readonly presignExpiresInSec: number;
+  /** A device that has not finished in this time times out (TIMED_OUT counts as a failure). */
+  readonly inProgressTimeoutMinutes: number;
+  /** Executions released per minute (AWS IoT rollout rate). */
+  readonly maximumPerMinute: number;
+}
+
+/**
+ * JobDispatcher on AWS IoT Jobs. A wave's devices go into a static thing group of their own
+ * (no target-list limits) and the wave's one job targets that group, as a snapshot. Artifact
+ * locations `s3://bucket/key` become AWS IoT presign placeholders, so each device gets a fresh,
+ * short-lived URL when it fetches the document.
+ */
+export class IotJobDispatcher implements JobDispatcher {
+  constructor(
+    private readonly iot: IoTClient,
+    private readonly settings: IotJobSettings,
+  ) {}
+
+  async startJob(jobId: string, deviceIds: readonly string[], document: JobDocumentV1): Promise<void> {
+    const groupName = `edgeops-${jobId}`;
+    let groupArn: string | undefined;
+    try {
+      groupArn = (await this.iot.send(new CreateThingGroupCommand({ thingGroupName: groupName })))
+        .thingGroupArn;
+    } catch (error) {
+      if (!(error instanceof ResourceAlreadyExistsException)) throw error;
+      groupArn = error.resourceArn;
+    }
+    if (!groupArn) throw new Error(`AWS IoT returned no ARN for thing group ${groupName}`);
+    for (const thingName of deviceIds) {
+      await this.iot.send(new AddThingToThingGroupCommand({ thingGroupName: groupName, thingName }));
+    }
+    try {
+      await this.iot.send(
+        new CreateJobCommand({
+          jobId,
+          targets: [groupArn],
+          targetSelection: 'SNAPSHOT',
+          document: JSON.stringify(withPresignPlaceholders(document)),
+          description: `EdgeOps rollout ${document.rolloutId}, wave ${document.waveIndex + 1}`,
+          presignedUrlConfig: {
+            roleArn: this.settings.presignRoleArn,
+            expiresInSec: this.settings.presignExpiresInSec,
+          },
+          timeoutConfig: { inProgressTimeoutInMinutes: this.settings.inProgressTimeoutMinutes },
+          jobExecutionsRolloutConfig: { maximumPerMinute: this.settings.maximumPerMinute },
+        }),
+      );
+    } catch (error) {
+      // Step Functions may retry the step: the job already existing means it was created.
+      if (!(error instanceof ResourceAlreadyExistsException)) throw error;
+    }
+  }
+
+  async executionStatuses(jobId: string): Promise<Map<string, JobExecutionStatus>> {
+    const statuses = new Map<string, JobExecutionStatus>();
+    let nextToken: string | undefined;
+    do {
+      const page = await this.iot.send(
+        new ListJobExecutionsForJobCommand({ jobId, maxResults: 250, nextToken }),
+      );
+      for (const summary of page.executionSummaries ?? []) {
+        const thingName = summary.thingArn?.split('/').pop();
+        const status = summary.jobExecutionSummary?.status as IotJobExecutionStatus | undefined;
+        if (thingName && status) statuses.set(thingName, status as JobExecutionStatus);
+      }
+      nextToken = page.nextToken;
+    } while (nextToken);
+    return statuses;
+  }
+
+  async cancelJob(jobId: string, reason: string): Promise<void> {
+    await this.iot.send(
+      new CancelJobCommand({
+        jobId,
+        reasonCode: 'EDGEOPS_HALT',
+        comment: reason.slice(0, 2028),
+        force: false,
+      }),
+    );
+  }
+}
+
+/** `s3://bucket/key` → `${aws:iot:s3-presigned-url:https://s3.amazonaws.com/bucket/key}`. */
+export function withPresignPlaceholders(document: JobDocumentV1): unknown {
+  return {
+    ...document,
+    artifacts: document.artifacts.map((a) => {
+      const match = /^s3:\/\/([^/]+)\/(.+)$/.exec(a.url);
+      return match
+        ? { ...a, url: `\${aws:iot:s3-presigned-url:https://s3.amazonaws.com/${match[1]}/${match[2]}}` }
+        : a;
+    }),
+  };
+}

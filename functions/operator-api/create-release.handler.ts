@@ -1,0 +1,41 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { DynamoDbReleaseStore } from '../adapters/dynamodb-release-store';
+import { systemClock } from '../ports/clock';
+import { dynamoDb } from '../shared/clients';
+import { requireEnv } from '../shared/env';
+import { logger } from '../shared/observability';
+import { parseJsonBody } from '../shared/parse';
+import { makeCreateRelease } from '../use-cases/create-release';
+import { httpErrors, json, requireRole } from './http';
+import { CreateReleaseRequest } from './release-schemas';
+import { releaseView } from './release-view';
+
+const createRelease = makeCreateRelease({
+  releases: new DynamoDbReleaseStore(dynamoDb, requireEnv('FLEET_TABLE_NAME')),
+  clock: systemClock,
+});
+
+/** `POST /releases`: a release is made once per version and never changes. */
+export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
+  .use(injectLambdaContext(logger))
+  .use(httpErrors())
+  .use(requireRole('operator'))
+  .handler(async (event) => {
+    const { version, artifacts, notes } = parseJsonBody(
+      CreateReleaseRequest,
+      event.body,
+      event.isBase64Encoded,
+    );
+    const release = await createRelease({
+      version,
+      artifactIds: artifacts,
+      ...(notes === undefined ? {} : { notes }),
+    });
+    logger.info('Release created', {
+      releaseId: release.releaseId,
+      hardwareTypes: Object.keys(release.artifacts),
+    });
+    return json(201, releaseView(release));
+  });

@@ -1,0 +1,31 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { z } from 'zod';
+import { logger } from '../../shared/observability';
+import { parseInput } from '../../shared/parse';
+import { jobs, orchestrator, rollbackRollout, rollouts } from '../../shared/rollout-ports';
+import { makeControlRollout } from '../../use-cases/rollouts/control-rollout';
+import { callerName, httpErrors, json, requireRole } from '../http';
+import { rolloutView } from './rollout-view';
+import { RolloutPath } from './schemas';
+
+const Action = z.enum(['pause', 'resume', 'approve', 'abort', 'rollback']);
+
+/** `POST /rollouts/{rolloutId}/{pause|resume|approve|abort|rollback}` */
+export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
+  .use(injectLambdaContext(logger))
+  .use(httpErrors())
+  .use(requireRole('operator'))
+  .handler(async (event) => {
+    const { rolloutId } = parseInput(RolloutPath, event.pathParameters ?? {}, 'path');
+    const action = parseInput(Action, event.resource.split('/').pop(), 'action');
+    const actor = callerName(event);
+    logger.info('Rollout control', { rolloutId, action, actor });
+    if (action === 'rollback') {
+      const result = await rollbackRollout()(rolloutId, actor);
+      return json(202, { rollouts: result.rollouts.map((r) => rolloutView(r)), skipped: result.skipped });
+    }
+    const control = makeControlRollout({ rollouts: rollouts(), jobs: jobs(), orchestrator: orchestrator() });
+    return json(200, rolloutView(await control(rolloutId, action, actor)));
+  });

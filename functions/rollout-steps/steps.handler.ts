@@ -1,0 +1,80 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import { z } from 'zod';
+import { requireEnv } from '../shared/env';
+import { logger } from '../shared/observability';
+import { parseInput } from '../shared/parse';
+import { clock, jobs, orchestrator, releases, rollbackRollout, rollouts } from '../shared/rollout-ports';
+import {
+  makeCheckWave,
+  makeFinishRollout,
+  makeNextStep,
+  makeParkRollout,
+  makeStartWave,
+} from '../use-cases/rollouts/run-waves';
+
+const rolloutId = z.string().regex(/^ro-[0-9a-f]{12}$/);
+const waveIndex = z.number().int().min(0).max(99);
+
+/** What the rollout state machine sends; each state names its step. */
+const StepRequest = z.discriminatedUnion('step', [
+  z.object({ step: z.literal('next'), rolloutId }),
+  z.object({ step: z.literal('start-wave'), rolloutId, waveIndex }),
+  z.object({ step: z.literal('check-wave'), rolloutId, waveIndex, phase: z.enum(['progress', 'gate']) }),
+  z.object({
+    step: z.literal('park'),
+    rolloutId,
+    taskToken: z.string().min(1),
+    kind: z.enum(['pause', 'approval']),
+  }),
+  z.object({ step: z.literal('finish'), rolloutId, outcome: z.literal('succeeded') }),
+  z.object({ step: z.literal('finish'), rolloutId, outcome: z.literal('halted'), reason: z.string() }),
+]);
+
+const healthCheckSeconds = Number(requireEnv('DEVICE_HEALTH_CHECK_SECONDS'));
+
+/**
+ * The rollout state machine's steps. One function (its steps share nearly all permissions),
+ * the step chosen by the state; each step is one use case.
+ */
+export const handler = middy<unknown, unknown>()
+  .use(injectLambdaContext(logger))
+  .handler(async (event) => {
+    const request = parseInput(StepRequest, event, 'step request');
+    logger.appendKeys({ rolloutId: request.rolloutId, step: request.step });
+    switch (request.step) {
+      case 'next':
+        return makeNextStep({ rollouts: rollouts() })(request.rolloutId);
+      case 'start-wave':
+        return makeStartWave({
+          rollouts: rollouts(),
+          releases: releases(),
+          jobs: jobs(),
+          clock,
+          settings: { healthCheckSeconds },
+        })(request.rolloutId, request.waveIndex);
+      case 'check-wave':
+        return makeCheckWave({ rollouts: rollouts(), jobs: jobs(), clock })(
+          request.rolloutId,
+          request.waveIndex,
+          request.phase,
+        );
+      case 'park':
+        await makeParkRollout({ rollouts: rollouts(), orchestrator: orchestrator() })(
+          request.rolloutId,
+          request.taskToken,
+          request.kind,
+        );
+        return {};
+      case 'finish': {
+        const finish = makeFinishRollout({ rollouts: rollouts(), jobs: jobs(), rollback: rollbackRollout() });
+        const rollout = await finish(
+          request.rolloutId,
+          request.outcome === 'halted'
+            ? { outcome: 'halted', reason: request.reason }
+            : { outcome: 'succeeded' },
+        );
+        return { status: rollout.status };
+      }
+    }
+  });
