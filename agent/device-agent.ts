@@ -1,162 +1,379 @@
 /**
- * The reference device agent: connects to AWS IoT over MQTT 5 with mutual TLS, using its thing
- * name as client id, and keeps its classic shadow's `reported` state true to what it runs.
+ * The reference device agent: connects to AWS IoT over MQTT 5 (mutual TLS, client id = thing
+ * name), keeps its classic shadow's `reported` state true to what it runs, and, given a state
+ * dir, takes OTA updates through AWS IoT Jobs onto A/B slots (`ota-updater.ts`).
+ *
+ * A reboot is modelled in-process: the agent ends its MQTT session, re-reads the boot state from
+ * disk and connects again as whatever firmware that state says runs. `crash()` models a power cut.
  */
-import { randomUUID } from 'node:crypto';
-import mqtt, { type MqttClient } from 'mqtt';
+import { OTA_EVENT_TOPIC, type OtaEventV1 } from '../functions/domain/ota-contract';
+import type { LinkShaper } from './artifact-download';
+import type { Slot } from './device-state-dir';
+import { type HealthCheck, imageMatchesMetadata } from './health-check';
+import { IotJobsClient } from './iot-jobs-client';
+import type { MqttConnection, MqttConnector } from './mqtt-connection';
+import { type BrokerAddress, type DeviceIdentity, MqttJsConnection } from './mqtt-js-connection';
+import type { Delivery, OutboxEntry } from './ota-outbox';
+import { type JobStep, type OtaSession, OtaUpdater, type RunningFirmware } from './ota-updater';
+import { ShadowReporter } from './shadow-reporter';
 
-export interface DeviceIdentity {
-  readonly deviceId: string;
-  readonly certificatePem: string;
-  readonly privateKey: string;
+export type { BrokerAddress, DeviceIdentity } from './mqtt-js-connection';
+export { type ShadowRejection, ShadowUpdateRejectedError } from './shadow-reporter';
+
+export interface DeviceAgentOtaOptions {
+  /** The device's own directory: A/B slots, boot state, job record, outbox. */
+  readonly stateDir: string;
+  /** Jobs whose artifact is for other hardware are rejected. */
+  readonly hardwareType: string;
+  /** @default imageMatchesMetadata (the booted image is the one installed) */
+  readonly healthCheck?: HealthCheck;
+  /** Scales every wait (health-check soak, retry pauses). @default 1 */
+  readonly timeFactor?: number;
+  /** Accept `http:` artifact URLs, for local simulations. @default false */
+  readonly allowPlainHttp?: boolean;
+  /** fsync state files; off only for simulations of many devices on one disk. @default true */
+  readonly fsync?: boolean;
+  /** How the network delivers artifact bytes; simulations throttle, cut or corrupt here. */
+  readonly link?: LinkShaper;
+  /** Called for every OTA event the device queues (before delivery). */
+  readonly onEvent?: (event: OtaEventV1) => void;
+  /** @default Date.now */
+  readonly clock?: () => number;
 }
 
-export interface BrokerAddress {
-  readonly host: string;
-  readonly port: number;
-  /** PEM of the CA that signed the broker's certificate (Amazon Root CA 1 on AWS). */
-  readonly ca: string;
-}
-
-export interface DeviceAgentOptions {
-  readonly identity: DeviceIdentity;
-  readonly broker: BrokerAddress;
+interface CommonOptions {
+  /** What runs before any update; with `ota`, only the first use of the state dir reads it. */
   readonly firmwareVersion: string;
   readonly log?: (message: string) => void;
+  /** Enables OTA updates over AWS IoT Jobs. */
+  readonly ota?: DeviceAgentOtaOptions;
+  /** How long to wait for the shadow or Jobs service to answer. @default 15000 */
+  readonly requestTimeoutMs?: number;
 }
 
-export interface ShadowRejection {
-  readonly code: number;
-  readonly message: string;
-}
+export type DeviceAgentOptions = CommonOptions &
+  (
+    | {
+        /** Connects with mqtt.js over mutual TLS with this certificate. */
+        readonly identity: DeviceIdentity;
+        readonly broker: BrokerAddress;
+        readonly connector?: undefined;
+      }
+    | {
+        /** Any other MQTT session, e.g. `InMemoryIotCore.connector(thingName)`. */
+        readonly identity: Pick<DeviceIdentity, 'deviceId'>;
+        readonly connector: MqttConnector;
+        readonly broker?: undefined;
+      }
+  );
 
-export class ShadowUpdateRejectedError extends Error {
-  constructor(readonly rejection: ShadowRejection) {
-    super(`Shadow update rejected (${rejection.code}): ${rejection.message}`);
-  }
+interface Session {
+  readonly connection: MqttConnection;
+  readonly shadow: ShadowReporter;
+  readonly jobs: IotJobsClient | undefined;
+  readonly abort: AbortController;
+  readonly running: RunningFirmware | undefined;
+  onlineWork: Promise<void> | undefined;
 }
-
-const REPORT_TIMEOUT_MS = 15_000;
 
 export class DeviceAgent {
-  #client: MqttClient | undefined;
   #firmwareVersion: string;
-  readonly #pending = new Map<string, { resolve: () => void; reject: (error: Error) => void }>();
-  readonly #shadowTopic: string;
+  #session: Session | undefined;
+  #updater: OtaUpdater | undefined;
+  #lifecycle: Promise<unknown> = Promise.resolve();
+  #jobTask: Promise<void> | undefined;
+  #wantsNextJob = false;
+  #crashed = false;
+  readonly #inFlight = new Set<Promise<unknown>>();
 
   constructor(private readonly options: DeviceAgentOptions) {
     this.#firmwareVersion = options.firmwareVersion;
-    this.#shadowTopic = `$aws/things/${options.identity.deviceId}/shadow`;
   }
 
   get deviceId(): string {
     return this.options.identity.deviceId;
   }
 
+  /** The version running now (during a trial boot: the one on trial). */
   get firmwareVersion(): string {
     return this.#firmwareVersion;
   }
 
+  /** The slot running now; undefined without OTA or before start. */
+  get slot(): Slot | undefined {
+    return this.#session?.running?.slot;
+  }
+
   /** Connects, then reports the running firmware; resolves once the shadow service accepted it. */
   async start(): Promise<void> {
-    const { identity, broker } = this.options;
-    const client = await mqtt.connectAsync({
-      protocol: 'mqtts',
-      host: broker.host,
-      port: broker.port,
-      ca: broker.ca,
-      cert: identity.certificatePem,
-      key: identity.privateKey,
-      rejectUnauthorized: true,
-      clientId: identity.deviceId,
-      protocolVersion: 5,
-      clean: true,
-      keepalive: 30,
-      reconnectPeriod: 2_000,
-      connectTimeout: 10_000,
+    await this.#serially(async () => {
+      if (this.#crashed)
+        throw new Error(`Agent ${this.deviceId} crashed; start a new agent on its state dir`);
+      if (this.#session) return;
+      const ota = this.options.ota;
+      if (ota && !this.#updater) {
+        const log = this.options.log;
+        this.#updater = await OtaUpdater.open({
+          deviceId: this.deviceId,
+          hardwareType: ota.hardwareType,
+          factoryVersion: this.options.firmwareVersion,
+          stateDir: ota.stateDir,
+          healthCheck: ota.healthCheck ?? imageMatchesMetadata,
+          timeFactor: ota.timeFactor ?? 1,
+          allowPlainHttp: ota.allowPlainHttp ?? false,
+          durability: { fsync: ota.fsync ?? true },
+          link: ota.link,
+          onEvent: ota.onEvent,
+          now: ota.clock ?? Date.now,
+          log: (message) => log?.(`[${this.deviceId}] ${message}`),
+        });
+      }
+      await this.#boot(true);
     });
-    this.#client = client;
-    client.on('message', (topic, payload) => this.#onMessage(topic, payload));
-    client.on('error', (error) => this.options.log?.(`[${identity.deviceId}] mqtt error: ${error.message}`));
-    // Resubscribing after a reconnect is mqtt.js's job (resubscribe: true); report again so the
-    // shadow is fresh after an offline spell.
-    client.on('connect', () => void this.report().catch(() => {}));
-    await client.subscribeAsync(
-      [`${this.#shadowTopic}/update/accepted`, `${this.#shadowTopic}/update/rejected`],
-      {
-        qos: 1,
-      },
-    );
-    await this.report();
   }
 
   /** Publishes `state.reported` and waits for the shadow service's verdict. */
   async report(reported: Record<string, unknown> = {}): Promise<void> {
-    const client = this.#requireClient();
-    const clientToken = randomUUID();
-    const verdict = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(clientToken);
-        reject(new Error(`No shadow response within ${REPORT_TIMEOUT_MS} ms`));
-      }, REPORT_TIMEOUT_MS);
-      this.#pending.set(clientToken, {
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        reject: (error) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      });
-    });
-    const state = { reported: { firmwareVersion: this.#firmwareVersion, ...reported } };
-    await client.publishAsync(`${this.#shadowTopic}/update`, JSON.stringify({ state, clientToken }), {
-      qos: 1,
-    });
-    return verdict;
+    const session = this.#requireSession();
+    await session.shadow.report({ firmwareVersion: this.#firmwareVersion, ...reported });
   }
 
-  /** Records that the device now runs `version` and reports it. */
+  /** Records that the device now runs `version` (changed out of band) and reports it. */
   async switchFirmware(version: string): Promise<void> {
     this.#firmwareVersion = version;
+    const slot = this.slot;
+    if (this.#updater && slot) await this.#updater.relabel(slot, version);
     await this.report();
   }
 
+  /** Disconnects cleanly; work in progress stops and resumes from disk on the next start. */
   async stop(): Promise<void> {
-    const client = this.#client;
-    this.#client = undefined;
-    for (const { reject } of this.#pending.values()) reject(new Error('Agent stopped'));
-    this.#pending.clear();
-    await client?.endAsync();
+    await this.#serially(async () => {
+      const session = this.#session;
+      if (session) await this.#endSession(session, 'Agent stopped', false);
+      await this.#jobTask;
+    });
   }
 
-  /** The raw client, for tests that need to act like a misbehaving device. */
-  get mqttClient(): MqttClient {
-    return this.#requireClient();
+  /**
+   * Dies as a power cut would: no clean disconnect, no further writes, nothing confirmed. The
+   * instance is spent; a new agent on the same state dir is the device starting up again.
+   */
+  async crash(): Promise<void> {
+    this.#crashed = true;
+    this.#updater?.close();
+    const session = this.#session;
+    if (session) await this.#endSession(session, 'Agent crashed', true);
   }
 
-  #requireClient(): MqttClient {
-    if (!this.#client) throw new Error(`Agent ${this.deviceId} is not connected`);
-    return this.#client;
+  /** True while the MQTT session is up. */
+  get online(): boolean {
+    return this.#session?.connection.online ?? false;
   }
 
-  #onMessage(topic: string, payload: Buffer) {
-    let message: { clientToken?: unknown; code?: unknown; message?: unknown };
+  /** True when nothing is in flight: no boot, job step or delivery under way. */
+  get idle(): boolean {
+    return this.#inFlight.size === 0;
+  }
+
+  /** Resolves once nothing is in flight: no boot, job step or delivery under way. */
+  async whenIdle(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+  }
+
+  /** The raw mqtt.js client, for tests that need to act like a misbehaving device. */
+  get mqttClient() {
+    const connection = this.#requireSession().connection;
+    if (!(connection instanceof MqttJsConnection))
+      throw new Error(`Agent ${this.deviceId} does not use mqtt.js`);
+    return connection.client;
+  }
+
+  async #boot(waitForFirstReport: boolean): Promise<void> {
+    const updater = this.#updater;
+    const running = updater ? await updater.boot() : undefined;
+    if (running) this.#firmwareVersion = running.version;
+    const connection = this.#connect();
+    const timeoutMs = this.options.requestTimeoutMs ?? 15_000;
+    const session: Session = {
+      connection,
+      shadow: new ShadowReporter(connection, this.deviceId, timeoutMs),
+      jobs: updater ? new IotJobsClient(connection, this.deviceId, { timeoutMs, log: this.#log }) : undefined,
+      abort: new AbortController(),
+      running,
+      onlineWork: undefined,
+    };
+    this.#session = session;
+    connection.onMessage((topic, payload) => {
+      if (!session.jobs?.handle(topic, payload)) session.shadow.handle(topic, payload);
+    });
+    connection.onOnline(() => {
+      const work = this.#whenOnline(session);
+      session.onlineWork = work;
+      this.#track(work.catch((error) => this.#log(`after reconnect: ${(error as Error).message}`)));
+    });
+    connection.onOffline(() => this.#log('offline'));
+    session.jobs?.onNextJobChanged((execution) => {
+      if (execution) this.#requestNextJob(session);
+    });
+    if (updater) {
+      updater.outbox.setSender((entry) => this.#deliver(session, entry));
+      this.#startJobTask(session, (ota) => updater.resume(ota));
+    }
+    if (!waitForFirstReport) return;
     try {
-      message = JSON.parse(payload.toString('utf8'));
-    } catch {
-      this.options.log?.(`[${this.deviceId}] ignored a non-JSON message on ${topic}`);
+      await connection.connected();
+      await (session.onlineWork ?? this.#whenOnline(session));
+    } catch (error) {
+      await this.#endSession(session, 'start failed', true);
+      throw error;
+    }
+  }
+
+  #connect(): MqttConnection {
+    const { options } = this;
+    if (options.connector) return options.connector();
+    return new MqttJsConnection(options.identity, options.broker, options.log);
+  }
+
+  /** On every (re)connect: subscribe, report what runs, deliver what waited, ask for work. */
+  async #whenOnline(session: Session): Promise<void> {
+    const filters = [...session.shadow.subscriptions, ...(session.jobs?.subscriptions ?? [])];
+    await session.connection.subscribe(filters, 1);
+    const updater = this.#updater;
+    if (updater)
+      this.#track(
+        updater.outbox.flush().then(() => {
+          if (session.connection.online) this.#requestNextJob(session);
+        }),
+      );
+    await session.shadow.report({ firmwareVersion: this.#firmwareVersion });
+  }
+
+  #requestNextJob(session: Session): void {
+    const { jobs } = session;
+    const updater = this.#updater;
+    if (!jobs || !updater || session !== this.#session || session.abort.signal.aborted) return;
+    if (this.#jobTask) {
+      this.#wantsNextJob = true;
       return;
     }
-    const pending =
-      typeof message.clientToken === 'string' ? this.#pending.get(message.clientToken) : undefined;
-    if (!pending || typeof message.clientToken !== 'string') return;
-    this.#pending.delete(message.clientToken);
-    if (topic.endsWith('/update/accepted')) pending.resolve();
-    else
-      pending.reject(
-        new ShadowUpdateRejectedError({ code: Number(message.code), message: String(message.message) }),
-      );
+    this.#wantsNextJob = false;
+    this.#startJobTask(session, async (ota) => {
+      const execution = await jobs.startNext();
+      return execution ? updater.run(ota, execution) : 'idle';
+    });
   }
+
+  /** Runs one piece of OTA work at a time; a reboot it asks for follows once it is done. */
+  #startJobTask(session: Session, work: (ota: OtaSession) => Promise<JobStep>): void {
+    const updater = this.#updater;
+    const running = session.running;
+    if (!updater || !running) return;
+    const ota: OtaSession = {
+      running,
+      signal: session.abort.signal,
+      queued: () => this.#track(updater.outbox.flush()),
+      confirmed: () =>
+        this.#track(
+          session.shadow
+            .report({ firmwareVersion: this.#firmwareVersion })
+            .catch((error) => this.#log(`shadow report after update: ${(error as Error).message}`)),
+        ),
+    };
+    const task = (async () => {
+      let step: JobStep = 'idle';
+      try {
+        step = await work(ota);
+      } catch (error) {
+        if (!session.abort.signal.aborted) this.#log(`OTA work stopped: ${(error as Error).message}`);
+      }
+      this.#jobTask = undefined;
+      if (session.abort.signal.aborted) return;
+      if (step === 'reboot') {
+        // Not awaited: a stop() waiting for this task must not wait for a reboot queued behind it.
+        void this.#serially(() => this.#reboot(session)).catch((error) =>
+          this.#log(`reboot failed: ${(error as Error).message}`),
+        );
+        return;
+      }
+      if (this.#wantsNextJob) this.#requestNextJob(session);
+    })();
+    this.#jobTask = task;
+    this.#track(task);
+  }
+
+  async #reboot(session: Session): Promise<void> {
+    if (session !== this.#session || session.abort.signal.aborted) return;
+    // Best effort: let the `rebooting` stage out before the session goes; the outbox keeps the rest.
+    if (this.#updater && session.connection.online)
+      await withTimeout(this.#updater.outbox.flush(), this.options.requestTimeoutMs ?? 15_000).catch(
+        () => {},
+      );
+    this.#log('rebooting');
+    await this.#endSession(session, 'rebooting', false);
+    await this.#boot(false);
+  }
+
+  async #endSession(session: Session, reason: string, force: boolean): Promise<void> {
+    if (this.#session === session) this.#session = undefined;
+    session.abort.abort(new Error(reason));
+    this.#updater?.outbox.setSender(undefined);
+    session.jobs?.close(reason);
+    session.shadow.close(reason);
+    await session.connection.end(force).catch(() => {});
+  }
+
+  async #deliver(session: Session, entry: OutboxEntry): Promise<Delivery> {
+    const { connection, jobs } = session;
+    if (session.abort.signal.aborted || !connection.online || !jobs) return 'offline';
+    const timeoutMs = this.options.requestTimeoutMs ?? 15_000;
+    try {
+      if (entry.kind === 'ota-event') {
+        await withTimeout(
+          connection.publish(OTA_EVENT_TOPIC(this.deviceId), JSON.stringify(entry.event), 1),
+          timeoutMs,
+        );
+        return 'delivered';
+      }
+      const verdict = await jobs.update(entry.jobId, entry.status, entry.statusDetails, entry.id);
+      if (verdict.accepted) return 'delivered';
+      if (RETRYABLE_JOBS_ERRORS.has(verdict.code)) return 'retry-later';
+      this.#log(`job ${entry.jobId}: update to ${entry.status} refused (${verdict.code}); dropped`);
+      return 'dropped';
+    } catch {
+      return connection.online && !session.abort.signal.aborted ? 'retry-later' : 'offline';
+    }
+  }
+
+  #requireSession(): Session {
+    if (!this.#session) throw new Error(`Agent ${this.deviceId} is not connected`);
+    return this.#session;
+  }
+
+  #serially<T>(operation: () => Promise<T>): Promise<T> {
+    const result = this.#lifecycle.then(operation);
+    this.#lifecycle = result.catch(() => {});
+    this.#track(result.catch(() => {}));
+    return result;
+  }
+
+  #track(work: Promise<unknown>): void {
+    this.#inFlight.add(work);
+    void work.finally(() => this.#inFlight.delete(work)).catch(() => {});
+  }
+
+  #log = (message: string) => this.options.log?.(`[${this.deviceId}] ${message}`);
+}
+
+/** Jobs error codes worth another try later; any other refusal will not change by retrying. */
+const RETRYABLE_JOBS_ERRORS = new Set(['RequestThrottled', 'InternalError', 'ServiceUnavailable']);
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -1,0 +1,135 @@
+/**
+ * A/B firmware slots on disk and the boot state that picks one (`boot.json`):
+ *
+ * - `active` is the confirmed slot, the one the device falls back to;
+ * - `pending` is a freshly installed slot on trial, booted at most `MAX_TRIAL_BOOTS` times before
+ *   it is confirmed (it becomes `active`) or abandoned (it is dropped and `active` boots);
+ * - `trialBoots` counts boots into `pending`. It is incremented before the trial boot runs, so a
+ *   device that dies during a trial finds the counter spent on its next start and reverts.
+ *
+ * Every change is one atomic file replacement, so a power cut leaves either the old or the new state.
+ */
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { type DurabilityOptions, readJsonFile, syncDirectory, writeJsonAtomic } from './atomic-file';
+import type { DeviceStateDir, Slot } from './device-state-dir';
+import { sha256OfFile } from './file-digest';
+
+/** Boots a trial slot gets before it must have confirmed itself. */
+export const MAX_TRIAL_BOOTS = 1;
+
+const SlotName = z.enum(['A', 'B']);
+
+export const BootState = z.strictObject({
+  active: SlotName,
+  pending: SlotName.nullable(),
+  trialBoots: z.number().int().nonnegative(),
+});
+export type BootState = z.infer<typeof BootState>;
+
+export const SlotMeta = z.looseObject({
+  version: z.string().min(1),
+  releaseId: z.string().optional(),
+  sha256: z.string().optional(),
+  size: z.number().int().nonnegative().optional(),
+  installedAt: z.number().int(),
+});
+export type SlotMeta = z.infer<typeof SlotMeta>;
+
+export type BootDecision =
+  /** Boot the confirmed slot. */
+  | { readonly kind: 'confirmed'; readonly slot: Slot }
+  /** Boot the pending slot on trial; `next` (counter spent) must be on disk before it runs. */
+  | { readonly kind: 'trial'; readonly slot: Slot; readonly next: BootState }
+  /** The trial slot had its boots and never confirmed: drop it and boot the confirmed slot. */
+  | { readonly kind: 'revert-unconfirmed'; readonly slot: Slot; readonly next: BootState };
+
+/** What one boot does, from the boot state alone. */
+export function decideBoot(state: BootState, maxTrialBoots = MAX_TRIAL_BOOTS): BootDecision {
+  if (state.pending === null || state.pending === state.active)
+    return { kind: 'confirmed', slot: state.active };
+  if (state.trialBoots >= maxTrialBoots)
+    return { kind: 'revert-unconfirmed', slot: state.active, next: reverted(state) };
+  return {
+    kind: 'trial',
+    slot: state.pending,
+    next: { ...state, trialBoots: state.trialBoots + 1 },
+  };
+}
+
+export const committed = (slot: Slot): BootState => ({ active: slot, pending: null, trialBoots: 0 });
+export const reverted = (state: BootState): BootState => ({
+  active: state.active,
+  pending: null,
+  trialBoots: 0,
+});
+export const withTrial = (state: BootState, slot: Slot): BootState => ({
+  ...state,
+  pending: slot,
+  trialBoots: 0,
+});
+
+export class BootSlots {
+  constructor(
+    private readonly dir: DeviceStateDir,
+    private readonly durability: DurabilityOptions = {},
+  ) {}
+
+  /** The boot state; a fresh state dir gets slot A with the factory firmware and is confirmed. */
+  async initialize(factoryVersion: string): Promise<BootState> {
+    const existing = await readJsonFile(this.dir.bootFile, BootState);
+    if (existing) return existing;
+    await mkdir(this.dir.slotDir('A'), { recursive: true });
+    await writeFile(this.dir.slotImage('A'), `factory image ${factoryVersion}\n`);
+    await writeJsonAtomic(
+      this.dir.slotMeta('A'),
+      { version: factoryVersion, installedAt: Date.now() } satisfies SlotMeta,
+      this.durability,
+    );
+    const state = committed('A');
+    await this.write(state);
+    return state;
+  }
+
+  async read(): Promise<BootState> {
+    const state = await readJsonFile(this.dir.bootFile, BootState);
+    if (!state) throw new Error(`No boot state in ${this.dir.root}`);
+    return state;
+  }
+
+  async write(state: BootState): Promise<void> {
+    await writeJsonAtomic(this.dir.bootFile, BootState.parse(state), this.durability);
+  }
+
+  async readMeta(slot: Slot): Promise<SlotMeta | undefined> {
+    return readJsonFile(this.dir.slotMeta(slot), SlotMeta);
+  }
+
+  async writeMeta(slot: Slot, meta: SlotMeta): Promise<void> {
+    await writeJsonAtomic(this.dir.slotMeta(slot), SlotMeta.parse(meta), this.durability);
+  }
+
+  /**
+   * Moves a verified image into `slot` (same file system: a rename). The slot's metadata goes
+   * first and comes back last, so a half-written slot is never taken for an installed one.
+   */
+  async install(slot: Slot, verifiedImage: string, meta: SlotMeta): Promise<void> {
+    await mkdir(this.dir.slotDir(slot), { recursive: true });
+    await rm(this.dir.slotMeta(slot), { force: true });
+    await rename(verifiedImage, this.dir.slotImage(slot));
+    if (this.durability.fsync !== false) await syncDirectory(this.dir.slotDir(slot));
+    await this.writeMeta(slot, meta);
+  }
+
+  /** True when the slot holds exactly the image its metadata describes. */
+  async holdsImage(slot: Slot, sha256: string, size: number): Promise<boolean> {
+    const meta = await this.readMeta(slot);
+    if (meta?.sha256 !== sha256 || meta.size !== size) return false;
+    try {
+      if ((await stat(this.dir.slotImage(slot))).size !== size) return false;
+      return (await sha256OfFile(this.dir.slotImage(slot))) === sha256;
+    } catch {
+      return false;
+    }
+  }
+}

@@ -1,0 +1,494 @@
+/**
+ * One device's OTA updates: from a job execution to a confirmed new slot, or back on the old one.
+ * It owns the state dir; the agent owns the MQTT session and the reboots it asks for.
+ *
+ * 1. A job is parsed at the edge; a malformed one, or one for other hardware, is REJECTED with a
+ *    `failed` event, and nothing else changes.
+ * 2. The artifact is downloaded (resumable) and verified into a partial file, then moved into the
+ *    inactive slot, which is marked pending in `boot.json`; the agent then reboots.
+ * 3. The trial boot spends its one attempt first, soaks for healthCheckSeconds (× time factor),
+ *    runs the health check, then commits the slot (`healthy`, SUCCEEDED) or reverts and reboots
+ *    (`rolled-back`, FAILED). A trial that never finished is reverted by the next boot
+ *    (`crash-before-confirm`).
+ * 4. Each stage is an event plus a job update, queued in the outbox in order. Outcomes are written
+ *    to the job record before the boot state changes, so a crash replays the same outcome.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { OtaEventV1, type OtaStage } from '../functions/domain/ota-contract';
+import { downloadArtifact, type LinkShaper } from './artifact-download';
+import type { DurabilityOptions } from './atomic-file';
+import { BootSlots, committed, decideBoot, reverted, withTrial } from './boot-slots';
+import { DeviceStateDir, otherSlot, type Slot } from './device-state-dir';
+import type { HealthCheck, HealthVerdict } from './health-check';
+import type { JobExecution } from './iot-jobs-messages';
+import { checkJobDocument } from './job-document';
+import { buildOtaEvent, jobStatusDetails } from './ota-events';
+import { FinishedJobs, type JobOutcome, type JobRecord, JobRecordStore } from './ota-job-record';
+import { OtaOutbox } from './ota-outbox';
+
+export interface OtaUpdaterOptions {
+  readonly deviceId: string;
+  readonly hardwareType: string;
+  /** Installed in slot A the first time the state dir is used; afterwards the slots say what runs. */
+  readonly factoryVersion: string;
+  readonly stateDir: string;
+  readonly healthCheck: HealthCheck;
+  /** Scales every wait (health-check soak, retry pauses): 1 in the field, small in tests. */
+  readonly timeFactor: number;
+  readonly allowPlainHttp: boolean;
+  readonly durability: DurabilityOptions;
+  readonly link?: LinkShaper | undefined;
+  readonly onEvent?: ((event: OtaEventV1) => void) | undefined;
+  readonly now: () => number;
+  readonly log: (message: string) => void;
+}
+
+export interface RunningFirmware {
+  readonly slot: Slot;
+  readonly version: string;
+  /** Booted from a pending slot that still has to pass its health check. */
+  readonly trial: boolean;
+}
+
+/** What the updater needs from the current session (one boot of the agent). */
+export interface OtaSession {
+  readonly running: RunningFirmware;
+  /** Aborted when the agent stops or crashes: no more work, no more writes. */
+  readonly signal: AbortSignal;
+  /** Something was queued: deliver it when you can. */
+  readonly queued: () => void;
+  /** The device confirmed a new version: tell the shadow. */
+  readonly confirmed: () => void;
+}
+
+/** `reboot`: the agent must restart into whatever `boot.json` now says. */
+export type JobStep = 'idle' | 'reboot';
+
+export class OtaUpdater {
+  readonly #dir: DeviceStateDir;
+  readonly #slots: BootSlots;
+  readonly #jobs: JobRecordStore;
+  #currentJobId: string | undefined;
+
+  private constructor(
+    private readonly options: OtaUpdaterOptions,
+    readonly outbox: OtaOutbox,
+    private readonly finished: FinishedJobs,
+  ) {
+    this.#dir = new DeviceStateDir(options.stateDir);
+    this.#slots = new BootSlots(this.#dir, options.durability);
+    this.#jobs = new JobRecordStore(this.#dir.jobFile, options.durability);
+  }
+
+  static async open(options: OtaUpdaterOptions): Promise<OtaUpdater> {
+    // Every event carries the running version; one the contract refuses would fail every update.
+    const version = OtaEventV1.shape.runningVersion.safeParse(options.factoryVersion);
+    if (!version.success)
+      throw new Error(`Firmware version '${options.factoryVersion}' is not a valid version`);
+    const dir = new DeviceStateDir(options.stateDir);
+    await mkdir(dir.root, { recursive: true });
+    const outbox = await OtaOutbox.open(dir.outboxFile, {
+      ...options.durability,
+      retryDelayMs: Math.max(1, 10_000 * options.timeFactor),
+    });
+    return new OtaUpdater(options, outbox, await FinishedJobs.open(dir.finishedJobsFile, options.durability));
+  }
+
+  /** The job being worked on, if any (a repeated notification for it changes nothing). */
+  get currentJobId(): string | undefined {
+    return this.#currentJobId;
+  }
+
+  /** Picks the slot to run, spending a trial boot or reverting a trial that never confirmed. */
+  async boot(): Promise<RunningFirmware> {
+    let state = await this.#slots.initialize(this.options.factoryVersion);
+    const record = await this.#jobs.read();
+    if (record?.outcome && state.pending !== null) {
+      // An outcome was decided but the boot change it implies may not have landed: apply it.
+      state =
+        record.outcome.stage === 'healthy' && record.trialSlot === state.pending
+          ? committed(state.pending)
+          : reverted(state);
+      await this.#slots.write(state);
+    }
+    const decision = decideBoot(state);
+    if (decision.kind === 'trial') {
+      const meta = await this.#slots.readMeta(decision.slot);
+      if (meta) {
+        await this.#slots.write(decision.next);
+        return { slot: decision.slot, version: meta.version, trial: true };
+      }
+      await this.#decide({ stage: 'rolled-back', jobStatus: 'FAILED', reason: 'trial-slot-empty' });
+      await this.#slots.write(reverted(decision.next));
+    } else if (decision.kind === 'revert-unconfirmed') {
+      await this.#decide({ stage: 'rolled-back', jobStatus: 'FAILED', reason: 'crash-before-confirm' });
+      await this.#slots.write(decision.next);
+    }
+    const meta = await this.#slots.readMeta(decision.slot);
+    return { slot: decision.slot, version: meta?.version ?? this.options.factoryVersion, trial: false };
+  }
+
+  /** After boot: finishes whatever the state dir says was under way. */
+  async resume(session: OtaSession): Promise<JobStep> {
+    const record = await this.#jobs.read();
+    const { running } = session;
+    if (!record) return running.trial ? this.#trial(session, undefined) : 'idle';
+    this.#currentJobId = record.jobId;
+    if (record.outcome) {
+      await this.#settle(session, record);
+      return 'idle';
+    }
+    if (running.trial && record.trialSlot === running.slot) return this.#trial(session, record);
+    if (record.phase === 'trial') {
+      // Boot state moved on without an outcome on disk; judge by what runs now.
+      const onTarget = running.slot === record.trialSlot;
+      await this.#finish(
+        session,
+        record,
+        onTarget ? { stage: 'healthy', jobStatus: 'SUCCEEDED' } : TRIAL_LOST,
+      );
+      return 'idle';
+    }
+    return this.#install(session, record);
+  }
+
+  /** Takes on a job execution the Jobs service handed out. */
+  async run(session: OtaSession, execution: JobExecution): Promise<JobStep> {
+    if (execution.jobId === this.#currentJobId) return 'idle';
+    const existing = await this.#jobs.read();
+    if (existing) {
+      if (existing.jobId !== execution.jobId)
+        this.options.log(`busy with job ${existing.jobId}; job ${execution.jobId} waits`);
+      return 'idle';
+    }
+    const finished = this.finished.get(execution.jobId);
+    if (finished && finished.executionNumber === execution.executionNumber) {
+      // Handed out again: our terminal update is still queued, or it was lost. Say it again if lost.
+      const { jobId, status, statusDetails } = finished;
+      const queued = this.outbox.pending.some((e) => e.kind === 'job-update' && e.jobId === jobId);
+      if (!queued)
+        await this.outbox.append({ kind: 'job-update', id: randomUUID(), jobId, status, statusDetails });
+      session.queued();
+      return 'idle';
+    }
+    // A new execution of a job this device ran before (a retry) continues its seq.
+    const firstSeq = finished ? finished.lastSeq + 1 : 0;
+    const check = checkJobDocument(execution.jobId, execution.jobDocument, this.options);
+    if (!check.ok) {
+      await this.#reject(session, execution, check.rolloutId, check.reason, firstSeq);
+      return 'idle';
+    }
+    const record: JobRecord = {
+      jobId: execution.jobId,
+      ...(execution.executionNumber === undefined ? {} : { executionNumber: execution.executionNumber }),
+      document: check.document,
+      artifact: check.artifact,
+      phase: 'downloading',
+      fromSlot: session.running.slot,
+      fromVersion: session.running.version,
+      trialSlot: otherSlot(session.running.slot),
+      nextSeq: firstSeq,
+    };
+    await this.#jobs.write(record);
+    this.#currentJobId = record.jobId;
+    return this.#install(session, record);
+  }
+
+  /** Keeps the slot metadata true when the running firmware is relabelled by hand. */
+  async relabel(slot: Slot, version: string): Promise<void> {
+    const meta = await this.#slots.readMeta(slot);
+    await this.#slots.writeMeta(slot, { ...(meta ?? { installedAt: this.options.now() }), version });
+  }
+
+  /** Stops writing: another agent instance takes over the state dir. */
+  close(): void {
+    this.outbox.close();
+  }
+
+  async #install(session: OtaSession, start: JobRecord): Promise<JobStep> {
+    let record = start;
+    const { artifact } = record;
+    const { release } = record.document;
+    const target = record.trialSlot ?? otherSlot(record.fromSlot);
+    if (record.phase === 'downloading' || record.phase === 'installing') {
+      if (await this.#slots.holdsImage(target, artifact.sha256, artifact.size)) {
+        if (record.phase === 'downloading') record = await this.#announce(session, record, 'installing');
+      } else {
+        const partial = this.#dir.partialDownload(artifact.sha256);
+        if (record.phase === 'downloading') {
+          await this.#removePartials(artifact.sha256);
+          record = await this.#announce(session, record, 'downloading', {
+            bytesDownloaded: await sizeOf(partial),
+          });
+        }
+        const result = await downloadArtifact({
+          url: artifact.url,
+          size: artifact.size,
+          sha256: artifact.sha256,
+          partialPath: partial,
+          signal: session.signal,
+          link: this.options.link,
+          retryDelayMs: Math.max(1, 1000 * this.options.timeFactor),
+          log: (line) => this.options.log(`job ${record.jobId}: ${line}`),
+        });
+        session.signal.throwIfAborted();
+        if (!result.ok) {
+          await this.#finish(session, record, {
+            stage: 'failed',
+            jobStatus: 'FAILED',
+            reason: result.reason,
+          });
+          return 'idle';
+        }
+        if (record.phase === 'downloading')
+          record = await this.#announce(session, record, 'installing', { bytesDownloaded: artifact.size });
+        await this.#slots.install(target, result.path, {
+          version: release.version,
+          releaseId: release.releaseId,
+          sha256: artifact.sha256,
+          size: artifact.size,
+          installedAt: this.options.now(),
+        });
+      }
+      record = await this.#announce(session, record, 'rebooting');
+    }
+    session.signal.throwIfAborted();
+    await this.#slots.write(withTrial(await this.#slots.read(), target));
+    return 'reboot';
+  }
+
+  async #trial(session: OtaSession, start: JobRecord | undefined): Promise<JobStep> {
+    let record = start;
+    if (record && record.phase !== 'trial') {
+      record = { ...record, phase: 'trial' };
+      await this.#jobs.write(record);
+    }
+    const soakSeconds = record?.document.healthCheckSeconds ?? 0;
+    await sleep(soakSeconds * 1000 * this.options.timeFactor, undefined, { signal: session.signal });
+    const verdict = await this.#checkHealth(session);
+    session.signal.throwIfAborted();
+    if (verdict.healthy) {
+      record = await this.#decide({ stage: 'healthy', jobStatus: 'SUCCEEDED' }, record);
+      await this.#slots.write(committed(session.running.slot));
+      if (record) await this.#settle(session, record);
+      else session.confirmed();
+      return 'idle';
+    }
+    await this.#decide(
+      { stage: 'rolled-back', jobStatus: 'FAILED', reason: 'health-check-failed', detail: verdict.detail },
+      record,
+    );
+    await this.#slots.write(reverted(await this.#slots.read()));
+    return 'reboot';
+  }
+
+  async #checkHealth(session: OtaSession): Promise<HealthVerdict> {
+    const { slot, version } = session.running;
+    const meta = await this.#slots.readMeta(slot);
+    if (!meta) return { healthy: false, detail: 'slot has no metadata' };
+    try {
+      return await this.options.healthCheck({
+        deviceId: this.options.deviceId,
+        slot,
+        version,
+        imagePath: this.#dir.slotImage(slot),
+        meta,
+        signal: session.signal,
+      });
+    } catch (error) {
+      if (session.signal.aborted) throw error;
+      return { healthy: false, detail: `health check threw: ${(error as Error).message}` };
+    }
+  }
+
+  /** Queues a stage's event and IN_PROGRESS update, moving the record to that stage. */
+  async #announce(
+    session: OtaSession,
+    record: JobRecord,
+    stage: 'downloading' | 'installing' | 'rebooting',
+    extra: { bytesDownloaded?: number } = {},
+  ): Promise<JobRecord> {
+    session.signal.throwIfAborted();
+    const next: JobRecord = { ...record, phase: stage, nextSeq: record.nextSeq + 1 };
+    await this.#jobs.write(next);
+    const event = this.#event(session, record, {
+      eventId: randomUUID(),
+      stage,
+      seq: record.nextSeq,
+      at: this.options.now(),
+      bytesDownloaded: extra.bytesDownloaded,
+    });
+    await this.outbox.append(
+      { kind: 'ota-event', id: event.eventId, event },
+      {
+        kind: 'job-update',
+        id: randomUUID(),
+        jobId: record.jobId,
+        status: 'IN_PROGRESS',
+        statusDetails: jobStatusDetails(stage),
+      },
+    );
+    this.#emit(event);
+    session.queued();
+    return next;
+  }
+
+  /** Decides the job's outcome and reports it. */
+  async #finish(session: OtaSession, record: JobRecord, outcome: Decision): Promise<void> {
+    const decided = await this.#decide(outcome, record);
+    if (decided) await this.#settle(session, decided);
+  }
+
+  /**
+   * Writes the outcome into the job record (once: an outcome already there stands) and returns
+   * the record. Before any boot-state change that the outcome explains.
+   */
+  async #decide(outcome: Decision, known?: JobRecord): Promise<JobRecord | undefined> {
+    const record = known ?? (await this.#jobs.read());
+    if (!record || record.outcome) return record;
+    const decided: JobRecord = {
+      ...record,
+      nextSeq: record.nextSeq + 1,
+      outcome: { ...outcome, eventId: randomUUID(), seq: record.nextSeq, at: this.options.now() },
+    };
+    await this.#jobs.write(decided);
+    return decided;
+  }
+
+  /** Reports a decided outcome (idempotent: same ids) and closes the job. */
+  async #settle(session: OtaSession, record: JobRecord): Promise<void> {
+    const outcome = record.outcome;
+    if (!outcome) return;
+    session.signal.throwIfAborted();
+    const event = this.#event(session, record, outcome);
+    const statusDetails = jobStatusDetails(outcome.stage, {
+      reason: outcome.reason,
+      detail: outcome.detail,
+      runningVersion: session.running.version,
+    });
+    await this.outbox.append(
+      { kind: 'ota-event', id: event.eventId, event },
+      {
+        kind: 'job-update',
+        id: `u-${outcome.eventId}`,
+        jobId: record.jobId,
+        status: outcome.jobStatus,
+        statusDetails,
+      },
+    );
+    await this.finished.add({
+      jobId: record.jobId,
+      ...(record.executionNumber === undefined ? {} : { executionNumber: record.executionNumber }),
+      status: outcome.jobStatus,
+      statusDetails,
+      lastSeq: outcome.seq,
+    });
+    await this.#removePartials();
+    await this.#jobs.remove();
+    this.#currentJobId = undefined;
+    this.#emit(event);
+    session.queued();
+    if (outcome.stage === 'healthy') session.confirmed();
+  }
+
+  async #reject(
+    session: OtaSession,
+    execution: JobExecution,
+    rolloutId: string,
+    reason: string,
+    seq: number,
+  ): Promise<void> {
+    const { running } = session;
+    const { jobId, executionNumber } = execution;
+    this.options.log(`rejected job ${jobId}: ${reason}`);
+    const event = buildOtaEvent({
+      eventId: randomUUID(),
+      deviceId: this.options.deviceId,
+      rolloutId,
+      jobId,
+      stage: 'failed',
+      runningVersion: running.version,
+      slot: running.slot,
+      at: this.options.now(),
+      seq,
+      reason,
+    });
+    const statusDetails = jobStatusDetails('failed', { reason });
+    await this.outbox.append(
+      { kind: 'ota-event', id: event.eventId, event },
+      { kind: 'job-update', id: randomUUID(), jobId, status: 'REJECTED', statusDetails },
+    );
+    await this.finished.add({
+      jobId,
+      ...(executionNumber === undefined ? {} : { executionNumber }),
+      status: 'REJECTED',
+      statusDetails,
+      lastSeq: seq,
+    });
+    this.#emit(event);
+    session.queued();
+  }
+
+  /** Tells the embedding code; its mistakes must not break an update. */
+  #emit(event: OtaEventV1): void {
+    try {
+      this.options.onEvent?.(event);
+    } catch (error) {
+      this.options.log(`onEvent threw: ${(error as Error).message}`);
+    }
+  }
+
+  #event(
+    session: OtaSession,
+    record: JobRecord,
+    facts: Pick<JobOutcome, 'eventId' | 'seq' | 'at'> & {
+      stage: OtaStage;
+      reason?: string | undefined;
+      bytesDownloaded?: number | undefined;
+    },
+  ): OtaEventV1 {
+    return buildOtaEvent({
+      deviceId: this.options.deviceId,
+      rolloutId: record.document.rolloutId,
+      jobId: record.jobId,
+      runningVersion: session.running.version,
+      slot: session.running.slot,
+      eventId: facts.eventId,
+      stage: facts.stage,
+      seq: facts.seq,
+      at: facts.at,
+      reason: facts.reason,
+      bytesDownloaded: facts.bytesDownloaded,
+    });
+  }
+
+  /** Deletes partial downloads, except the one for `keepSha256`. */
+  async #removePartials(keepSha256?: string): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(this.#dir.downloadsDir);
+    } catch {
+      return;
+    }
+    await Promise.all(
+      names
+        .filter((name) => name !== `${keepSha256}.part`)
+        .map((name) => rm(join(this.#dir.downloadsDir, name), { force: true })),
+    );
+  }
+}
+
+type Decision = Pick<JobOutcome, 'stage' | 'jobStatus' | 'reason' | 'detail'>;
+
+const TRIAL_LOST: Decision = { stage: 'rolled-back', jobStatus: 'FAILED', reason: 'trial-interrupted' };
+
+async function sizeOf(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return 0;
+  }
+}

@@ -1,0 +1,478 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DeviceAgent, type DeviceAgentOtaOptions } from '../../agent/device-agent';
+import { type HealthCheck, imageMatchesMetadata } from '../../agent/health-check';
+import { InMemoryIotCore } from '../../agent/in-memory-iot-core';
+import { type LocalArtifactServer, startLocalArtifactServer } from '../../agent/local-artifact-server';
+
+const THING = 'dev-0001';
+const JOB = 'r1-w0';
+const IMAGE = pseudoRandomBytes(96 * 1024);
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+function pseudoRandomBytes(length: number): Buffer {
+  const bytes = Buffer.alloc(length);
+  let x = 0x2545f491;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    bytes[i] = x & 0xff;
+  }
+  return bytes;
+}
+
+let core: InMemoryIotCore;
+let server: LocalArtifactServer;
+let stateDir: string;
+const agents: DeviceAgent[] = [];
+
+beforeEach(async () => {
+  core = new InMemoryIotCore();
+  server = await startLocalArtifactServer({ 'fw-2.0.0.bin': IMAGE });
+  stateDir = await mkdtemp(join(tmpdir(), 'edgeops-agent-'));
+});
+
+afterEach(async () => {
+  await Promise.all(agents.splice(0).map((agent) => agent.stop()));
+  await server.close();
+  await rm(stateDir, { recursive: true, force: true });
+});
+
+function jobDocument(overrides: Record<string, unknown> = {}) {
+  return {
+    schema: 'edgeops.ota.v1',
+    rolloutId: 'r1',
+    waveIndex: 0,
+    operation: 'install',
+    release: { releaseId: 'rel-2', version: '2.0.0' },
+    artifacts: [
+      { hardwareType: 'rpi4', url: server.url('fw-2.0.0.bin'), size: IMAGE.length, sha256: sha256(IMAGE) },
+    ],
+    healthCheckSeconds: 5,
+    ...overrides,
+  };
+}
+
+function newAgent(ota: Partial<DeviceAgentOtaOptions> = {}) {
+  const agent = new DeviceAgent({
+    identity: { deviceId: THING },
+    connector: core.connector(THING),
+    firmwareVersion: '1.0.0',
+    requestTimeoutMs: 2_000,
+    ota: { stateDir, hardwareType: 'rpi4', allowPlainHttp: true, timeFactor: 0.001, fsync: false, ...ota },
+  });
+  agents.push(agent);
+  return agent;
+}
+
+async function startedAgent(ota: Partial<DeviceAgentOtaOptions> = {}) {
+  const agent = newAgent(ota);
+  await agent.start();
+  return agent;
+}
+
+const TERMINAL = ['SUCCEEDED', 'FAILED', 'REJECTED'];
+
+async function until(check: () => Promise<boolean>, timeoutMs = 3_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+const sizeOf = (path: string) =>
+  stat(path).then(
+    (s) => s.size,
+    () => 0,
+  );
+
+/** Waits for the job's terminal status and for the agent to finish delivering what it queued. */
+async function finished(agent: DeviceAgent, jobId = JOB) {
+  const execution = await core.waitFor(() => {
+    const e = core.execution(THING, jobId);
+    return e && TERMINAL.includes(e.status) ? e : undefined;
+  });
+  await agent.whenIdle();
+  return execution;
+}
+
+const bootState = async () => JSON.parse(await readFile(join(stateDir, 'boot.json'), 'utf8'));
+const stages = () => core.otaEvents(THING).map((e) => e.stage);
+const updates = (jobId = JOB) =>
+  core
+    .acceptedUpdates(THING, jobId)
+    .map((u) => [u.status, (u.statusDetails as Record<string, string>).stage]);
+
+describe('DeviceAgent OTA: a healthy update', () => {
+  it('moves from slot A to slot B and publishes every stage, in order, with increasing seq', async () => {
+    const agent = await startedAgent();
+
+    core.createJob(JOB, jobDocument(), [THING]);
+    await finished(agent);
+
+    expect(core.otaEvents(THING).map((e) => [e.stage, e.runningVersion, e.slot, e.seq])).toEqual([
+      ['downloading', '1.0.0', 'A', 0],
+      ['installing', '1.0.0', 'A', 1],
+      ['rebooting', '1.0.0', 'A', 2],
+      ['healthy', '2.0.0', 'B', 3],
+    ]);
+  });
+
+  it('sets the stage in the job execution at each step and ends SUCCEEDED', async () => {
+    const agent = await startedAgent();
+
+    core.createJob(JOB, jobDocument(), [THING]);
+    await finished(agent);
+
+    expect(updates()).toEqual([
+      ['IN_PROGRESS', 'downloading'],
+      ['IN_PROGRESS', 'installing'],
+      ['IN_PROGRESS', 'rebooting'],
+      ['SUCCEEDED', 'healthy'],
+    ]);
+  });
+
+  it('commits slot B, runs 2.0.0 and reports it through the shadow', async () => {
+    const agent = await startedAgent();
+
+    core.createJob(JOB, jobDocument(), [THING]);
+    await finished(agent);
+
+    expect(await bootState()).toEqual({ active: 'B', pending: null, trialBoots: 0 });
+    expect(sha256(await readFile(join(stateDir, 'slots/B/image.bin')))).toBe(sha256(IMAGE));
+    expect(agent.firmwareVersion).toBe('2.0.0');
+    expect(core.reportedState(THING)?.firmwareVersion).toBe('2.0.0');
+  });
+
+  it('publishes its events with QoS 1', async () => {
+    const agent = await startedAgent();
+
+    core.createJob(JOB, jobDocument(), [THING]);
+    await finished(agent);
+
+    const qos = core.deviceMessages
+      .filter((m) => m.topic === `edgeops/devices/${THING}/ota`)
+      .map((m) => m.qos);
+    expect(qos).toEqual([1, 1, 1, 1]);
+  });
+
+  it('picks up a job queued while it was off, at start-up', async () => {
+    core.createJob(JOB, jobDocument(), [THING]);
+
+    const agent = await startedAgent();
+
+    expect((await finished(agent)).status).toBe('SUCCEEDED');
+  });
+
+  it('does not start the same job twice when notify-next repeats', async () => {
+    const agent = await startedAgent();
+
+    core.createJob(JOB, jobDocument(), [THING]);
+    core.repeatNotifyNext(THING);
+    core.repeatNotifyNext(THING);
+    await finished(agent);
+
+    expect(server.requests).toHaveLength(1);
+    expect(stages().filter((s) => s === 'downloading')).toHaveLength(1);
+    expect(updates().filter(([, stage]) => stage === 'downloading')).toHaveLength(1);
+  });
+
+  it('resumes with a Range request when the server drops the connection mid-body', async () => {
+    server.cutNextResponses(1, 40_000);
+    const agent = await startedAgent();
+
+    core.createJob(JOB, jobDocument(), [THING]);
+    const execution = await finished(agent);
+
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(server.requests.map((r) => r.range)).toEqual([
+      undefined,
+      expect.stringMatching(/^bytes=[1-9]\d*-$/),
+    ]);
+    expect(server.requests[1]?.status).toBe(206);
+    expect(sha256(await readFile(join(stateDir, 'slots/B/image.bin')))).toBe(sha256(IMAGE));
+  });
+
+  it('continues a download from its partial file after the agent restarts', async () => {
+    const stalled = newAgent({
+      // Delivers 30 000 bytes, then the link hangs until the agent stops.
+      link: async function* (body, { signal }) {
+        let passed = 0;
+        for await (const chunk of body) {
+          const part = chunk.subarray(0, Math.max(0, 30_000 - passed));
+          passed += part.length;
+          if (part.length > 0) yield part;
+          if (passed >= 30_000) {
+            await new Promise((_, reject) => signal?.addEventListener('abort', reject, { once: true }));
+          }
+        }
+      },
+    });
+    await stalled.start();
+    core.createJob(JOB, jobDocument(), [THING]);
+    await until(async () => (await sizeOf(join(stateDir, 'downloads', `${sha256(IMAGE)}.part`))) === 30_000);
+    await stalled.stop();
+
+    const restarted = await startedAgent();
+    const execution = await finished(restarted);
+
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(server.requests.map((r) => r.range)).toEqual([undefined, 'bytes=30000-']);
+  });
+});
+
+describe('DeviceAgent OTA: refusals and failures keep the device on its working slot', () => {
+  it('fails the job with sha256-mismatch and stays on slot A when the artifact hash differs', async () => {
+    const agent = await startedAgent();
+    const document = jobDocument();
+    document.artifacts = [
+      { ...document.artifacts[0], sha256: sha256(Buffer.from('another image')) } as never,
+    ];
+
+    core.createJob(JOB, document, [THING]);
+    const execution = await finished(agent);
+
+    expect(execution.status).toBe('FAILED');
+    expect(execution.statusDetails).toEqual({
+      stage: 'failed',
+      reason: 'sha256-mismatch',
+      runningVersion: '1.0.0',
+    });
+    expect(core.otaEvents(THING).at(-1)).toMatchObject({
+      stage: 'failed',
+      reason: 'sha256-mismatch',
+      slot: 'A',
+    });
+    expect(await bootState()).toEqual({ active: 'A', pending: null, trialBoots: 0 });
+    expect(agent.firmwareVersion).toBe('1.0.0');
+  });
+
+  it('fails the job with size-mismatch when the server sends more bytes than the signed size', async () => {
+    const agent = await startedAgent();
+    const document = jobDocument();
+    document.artifacts = [{ ...document.artifacts[0], size: IMAGE.length - 10 } as never];
+
+    core.createJob(JOB, document, [THING]);
+    const execution = await finished(agent);
+
+    expect(execution.statusDetails.reason).toBe('size-mismatch');
+    expect(await bootState()).toEqual({ active: 'A', pending: null, trialBoots: 0 });
+  });
+
+  it('rejects a job with no artifact for its hardware type, without downloading anything', async () => {
+    const agent = await startedAgent();
+    const document = jobDocument();
+    document.artifacts = [{ ...document.artifacts[0], hardwareType: 'jetson-nano' } as never];
+
+    core.createJob(JOB, document, [THING]);
+    const execution = await finished(agent);
+
+    expect(execution.status).toBe('REJECTED');
+    expect(execution.statusDetails.reason).toMatch(/^hardware-type-mismatch: /);
+    expect(core.otaEvents(THING)).toEqual([
+      expect.objectContaining({ stage: 'failed', reason: expect.stringMatching(/^hardware-type-mismatch/) }),
+    ]);
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('rejects a malformed job document with the reason, and publishes a failed event', async () => {
+    const agent = await startedAgent();
+    const { artifacts: _, ...withoutArtifacts } = jobDocument();
+
+    core.createJob(JOB, withoutArtifacts, [THING]);
+    const execution = await finished(agent);
+
+    expect(execution.status).toBe('REJECTED');
+    expect(execution.statusDetails.reason).toMatch(/^invalid-job-document: artifacts: /);
+    expect(core.otaEvents(THING)).toEqual([
+      expect.objectContaining({
+        stage: 'failed',
+        rolloutId: 'r1',
+        runningVersion: '1.0.0',
+        slot: 'A',
+        reason: expect.stringMatching(/^invalid-job-document: /),
+      }),
+    ]);
+    expect(await bootState()).toEqual({ active: 'A', pending: null, trialBoots: 0 });
+  });
+
+  it('rejects a plain-http artifact URL unless allowed', async () => {
+    const agent = await startedAgent({ allowPlainHttp: false });
+
+    core.createJob(JOB, jobDocument(), [THING]);
+    const execution = await finished(agent);
+
+    expect(execution.status).toBe('REJECTED');
+    expect(execution.statusDetails.reason).toBe('invalid-job-document: artifacts.url: https required');
+  });
+});
+
+describe('DeviceAgent OTA: a retried job', () => {
+  it('runs a new execution of a job it failed, continuing the seq after the first one', async () => {
+    server.put('fw-2.0.0.bin', Buffer.from('not the signed image'));
+    const agent = await startedAgent();
+    core.createJob(JOB, jobDocument(), [THING]);
+    await finished(agent);
+    const firstRun = core.otaEvents(THING).length;
+
+    server.put('fw-2.0.0.bin', IMAGE);
+    core.retryExecution(THING, JOB);
+    const execution = await finished(agent);
+
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(core.otaEvents(THING).map((e) => [e.stage, e.reason, e.seq])).toEqual([
+      ['downloading', undefined, 0],
+      ['failed', 'size-mismatch', 1],
+      ['downloading', undefined, 2],
+      ['installing', undefined, 3],
+      ['rebooting', undefined, 4],
+      ['healthy', undefined, 5],
+    ]);
+    expect(firstRun).toBe(2);
+  });
+});
+
+describe('DeviceAgent OTA: rollback', () => {
+  const unhealthy: HealthCheck = async () => ({ healthy: false, detail: 'service did not come up' });
+
+  it('reverts to slot A and fails the job with health-check-failed when the new version is unhealthy', async () => {
+    const agent = await startedAgent({ healthCheck: unhealthy });
+
+    core.createJob(JOB, jobDocument(), [THING]);
+    const execution = await finished(agent);
+
+    expect(execution.status).toBe('FAILED');
+    expect(execution.statusDetails).toMatchObject({ stage: 'rolled-back', reason: 'health-check-failed' });
+    expect(core.otaEvents(THING).at(-1)).toMatchObject({
+      stage: 'rolled-back',
+      reason: 'health-check-failed',
+      runningVersion: '1.0.0',
+      slot: 'A',
+    });
+  });
+
+  it('runs and reports the old version again after an unhealthy trial', async () => {
+    const agent = await startedAgent({ healthCheck: unhealthy });
+
+    core.createJob(JOB, jobDocument(), [THING]);
+    await finished(agent);
+
+    expect(await bootState()).toEqual({ active: 'A', pending: null, trialBoots: 0 });
+    expect(agent.firmwareVersion).toBe('1.0.0');
+    expect(core.reportedState(THING)?.firmwareVersion).toBe('1.0.0');
+  });
+
+  it('reverts on the next start when the agent died during its trial boot, continuing the seq', async () => {
+    let trialStarted: () => void = () => {};
+    const inTrial = new Promise<void>((resolve) => {
+      trialStarted = resolve;
+    });
+    const dying = newAgent({
+      healthCheck: (trial) => {
+        trialStarted();
+        return new Promise((_, reject) => trial.signal.addEventListener('abort', reject, { once: true }));
+      },
+    });
+    await dying.start();
+    core.createJob(JOB, jobDocument(), [THING]);
+    await inTrial;
+    await dying.crash();
+    expect(await bootState()).toEqual({ active: 'A', pending: 'B', trialBoots: 1 });
+
+    const restarted = await startedAgent({ healthCheck: imageMatchesMetadata });
+    const execution = await finished(restarted);
+
+    expect(execution.status).toBe('FAILED');
+    expect(execution.statusDetails).toMatchObject({ stage: 'rolled-back', reason: 'crash-before-confirm' });
+    expect(core.otaEvents(THING).at(-1)).toMatchObject({
+      stage: 'rolled-back',
+      reason: 'crash-before-confirm',
+      runningVersion: '1.0.0',
+      slot: 'A',
+      seq: 3,
+    });
+    expect(await bootState()).toEqual({ active: 'A', pending: null, trialBoots: 0 });
+    expect(restarted.firmwareVersion).toBe('1.0.0');
+  });
+});
+
+describe('DeviceAgent OTA: store-and-forward', () => {
+  it('delivers what it queued while offline after reconnecting, in order', async () => {
+    const agent = await startedAgent({
+      onEvent: (event) => {
+        if (event.stage === 'downloading') core.setReachable(THING, false);
+      },
+    });
+
+    core.createJob(JOB, jobDocument(), [THING]);
+    await core.waitFor(() => (core.isOnline(THING) ? undefined : true));
+    await agent.whenIdle();
+    const whileOffline = core.otaEvents(THING).length;
+    core.setReachable(THING, true);
+    const execution = await finished(agent);
+
+    expect(whileOffline).toBe(0);
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(core.otaEvents(THING).map((e) => [e.stage, e.seq])).toEqual([
+      ['downloading', 0],
+      ['installing', 1],
+      ['rebooting', 2],
+      ['healthy', 3],
+    ]);
+    expect(updates()).toEqual([
+      ['IN_PROGRESS', 'downloading'],
+      ['IN_PROGRESS', 'installing'],
+      ['IN_PROGRESS', 'rebooting'],
+      ['SUCCEEDED', 'healthy'],
+    ]);
+  });
+
+  it('keeps undelivered events on disk across a restart and sends them when it is back', async () => {
+    const first = await startedAgent({
+      onEvent: (event) => {
+        if (event.stage === 'downloading') core.setReachable(THING, false);
+      },
+    });
+    core.createJob(JOB, jobDocument(), [THING]);
+    await core.waitFor(() => (core.isOnline(THING) ? undefined : true));
+    await first.whenIdle();
+    await first.stop();
+    const queued = JSON.parse(await readFile(join(stateDir, 'outbox.json'), 'utf8')) as unknown[];
+
+    core.setReachable(THING, true);
+    const second = await startedAgent();
+    await finished(second);
+
+    expect(queued).toHaveLength(8);
+    expect(stages()).toEqual(['downloading', 'installing', 'rebooting', 'healthy']);
+  });
+});
+
+describe('DeviceAgent OTA: state on disk', () => {
+  it('refuses to start on a corrupt boot state rather than take it for a fresh device', async () => {
+    await writeFile(join(stateDir, 'boot.json'), '{"active":"C"}');
+
+    await expect(startedAgent()).rejects.toThrow(/Corrupt state file/);
+  });
+});
+
+describe('DeviceAgent without OTA', () => {
+  it('reports its firmware through the shadow on start, as before', async () => {
+    const agent = new DeviceAgent({
+      identity: { deviceId: THING },
+      connector: core.connector(THING),
+      firmwareVersion: '1.4.2',
+    });
+    agents.push(agent);
+
+    await agent.start();
+
+    expect(core.reportedState(THING)).toEqual({ firmwareVersion: '1.4.2' });
+    expect(core.startNextRequests(THING)).toBe(0);
+  });
+});
