@@ -76,9 +76,14 @@ export class IotJobDispatcher implements JobDispatcher {
     const statuses = new Map<string, JobExecutionStatus>();
     let nextToken: string | undefined;
     do {
-      const page = await this.iot.send(
-        new ListJobExecutionsForJobCommand({ jobId, maxResults: 250, nextToken }),
-      );
+      const page = await this.iot
+        .send(new ListJobExecutionsForJobCommand({ jobId, maxResults: 250, nextToken }))
+        // A wave records its job id just before it creates the job: none yet means no executions.
+        .catch((error: unknown) => {
+          if (error instanceof ResourceNotFoundException)
+            return { executionSummaries: [], nextToken: undefined };
+          throw error;
+        });
       for (const summary of page.executionSummaries ?? []) {
         const thingName = summary.thingArn?.split('/').pop();
         const status = summary.jobExecutionSummary?.status as IotJobExecutionStatus | undefined;

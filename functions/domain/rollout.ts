@@ -202,7 +202,11 @@ export function progressOfWave(
   return { outcome: tally.inFlight === 0 ? 'settled' : 'running', tally };
 }
 
-/** After the soak: the wave passes when enough devices stayed healthy and failures stayed within limit. */
+/**
+ * After the soak: the wave passes when enough devices are still healthy on the new version and
+ * failures stayed within the limit. The orchestrator's timer measured the soak (so tests can
+ * shorten it); a device that failed or rolled back during it no longer counts as healthy.
+ */
 export function gateWave(
   wave: Wave,
   executions: readonly DeviceExecution[],
@@ -210,7 +214,7 @@ export function gateWave(
   targetVersion: string,
   now: Date,
 ): WaveVerdict {
-  const tally = tallyWave(wave, executions, jobStatuses, targetVersion, wave.soakSeconds, now);
+  const tally = tallyWave(wave, executions, jobStatuses, targetVersion, 0, now);
   const reason = tooManyFailures(wave, tally);
   if (reason) return { outcome: 'failed', tally, reason };
   const healthyPercent = tally.size === 0 ? 0 : (tally.successes / tally.size) * 100;

@@ -1,6 +1,5 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
-import { z } from 'zod';
 import { requireEnv } from '../shared/env';
 import { logger } from '../shared/observability';
 import { parseInput } from '../shared/parse';
@@ -12,24 +11,7 @@ import {
   makeParkRollout,
   makeStartWave,
 } from '../use-cases/rollouts/run-waves';
-
-const rolloutId = z.string().regex(/^ro-[0-9a-f]{12}$/);
-const waveIndex = z.number().int().min(0).max(99);
-
-/** What the rollout state machine sends; each state names its step. */
-const StepRequest = z.discriminatedUnion('step', [
-  z.object({ step: z.literal('next'), rolloutId }),
-  z.object({ step: z.literal('start-wave'), rolloutId, waveIndex }),
-  z.object({ step: z.literal('check-wave'), rolloutId, waveIndex, phase: z.enum(['progress', 'gate']) }),
-  z.object({
-    step: z.literal('park'),
-    rolloutId,
-    taskToken: z.string().min(1),
-    kind: z.enum(['pause', 'approval']),
-  }),
-  z.object({ step: z.literal('finish'), rolloutId, outcome: z.literal('succeeded') }),
-  z.object({ step: z.literal('finish'), rolloutId, outcome: z.literal('halted'), reason: z.string() }),
-]);
+import { StepRequest } from './schemas';
 
 const healthCheckSeconds = Number(requireEnv('DEVICE_HEALTH_CHECK_SECONDS'));
 
@@ -71,7 +53,7 @@ export const handler = middy<unknown, unknown>()
         const rollout = await finish(
           request.rolloutId,
           request.outcome === 'halted'
-            ? { outcome: 'halted', reason: request.reason }
+            ? { outcome: 'halted', reason: request.reason ?? 'halted' }
             : { outcome: 'succeeded' },
         );
         return { status: rollout.status };

@@ -2,11 +2,14 @@
  * Brings up what every e2e test runs against: local AWS (started here, stopped in teardown), the
  * real CDK stack deployed into it, and one operator per role.
  */
+
+import { join } from 'node:path';
 import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
 import type { TestProject } from 'vitest/node';
 import type { OperatorRole } from '../../functions/domain/operator-role';
 import { deployStack, type StackOutputs } from '../../scripts/local-aws/deploy';
-import { localClientConfig, startLocalAws } from '../../scripts/local-aws/ministack';
+import { saveLambdaProblems } from '../../scripts/local-aws/lambda-logs';
+import { localClientConfig, RUNTIME_DIR, startLocalAws } from '../../scripts/local-aws/ministack';
 import { createOperator } from '../../scripts/local-aws/operators';
 
 export interface E2eContext {
@@ -49,5 +52,11 @@ export default async function setup(project: TestProject) {
     await aws.stop();
     throw error;
   }
-  return () => aws.stop();
+  return async () => {
+    // What the Lambdas complained about, for whoever reads a failed run.
+    const report = join(RUNTIME_DIR, 'e2e-lambda-problems.log');
+    const count = await saveLambdaProblems(aws, report).catch(() => 0);
+    if (count > 0) console.log(`e2e: ${count} Lambda warnings/errors written to ${report}`);
+    await aws.stop();
+  };
 }
