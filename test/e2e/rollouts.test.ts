@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { FaultProfile } from '../../agent/fault-profiles';
 import { FleetSimulator } from '../../agent/fleet-simulator';
 import { localClientConfig } from '../../scripts/local-aws/ministack';
+import { publishRelease } from '../../scripts/local-aws/releases';
 import { api, context, eventually, uniqueId } from './support';
 
 /** Rollout JSON as the API shows it (only what these tests read). */
@@ -28,33 +28,6 @@ const SITES = ['north', 'south', 'east'];
 const stateDirs: string[] = [];
 const fleets: FleetSimulator[] = [];
 const iot = () => new IoTClient(localClientConfig(context()));
-
-/** Uploads one small image per hardware type and releases them as `version`. */
-async function publishRelease(version: string) {
-  const operator = api('operator');
-  const artifactIds: string[] = [];
-  for (const hardwareType of HARDWARE) {
-    const bytes = randomBytes(48 * 1024);
-    const created = await operator.createArtifact({
-      kind: 'firmware',
-      hardwareType,
-      version,
-      size: bytes.length,
-    });
-    // Local AWS counts an upload as TLS only with this header (README: what local AWS cannot show).
-    const parts = await operator.uploadArtifactBytes(created.upload, bytes, {
-      headers: { 'x-forwarded-proto': 'https' },
-    });
-    await operator.completeArtifactUpload(created.artifact.artifactId, parts);
-    await eventually(async () =>
-      (await operator.getArtifact(created.artifact.artifactId)).status === 'ready' ? true : undefined,
-    );
-    artifactIds.push(created.artifact.artifactId);
-  }
-  const existing = await operator.request('GET', `releases/rel-${version}`);
-  if (existing.status === 200) return;
-  await operator.createRelease({ version, artifacts: artifactIds });
-}
 
 /** A fleet of its own (own id prefix and region, so targets never overlap between tests). */
 async function startFleet(
@@ -128,8 +101,8 @@ const untilStatus = (rolloutId: string, ...statuses: string[]) =>
 const firmwareOf = async (deviceId: string) => (await api('viewer').getDevice(deviceId)).firmwareVersion;
 
 beforeAll(async () => {
-  await publishRelease('1.0.0');
-  await publishRelease('1.1.0');
+  await publishRelease(api('operator'), '1.0.0', HARDWARE);
+  await publishRelease(api('operator'), '1.1.0', HARDWARE);
 });
 
 afterEach(async () => {

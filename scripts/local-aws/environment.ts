@@ -1,0 +1,88 @@
+/**
+ * The whole system, locally: local AWS, the real stack deployed into it, an admin operator,
+ * releases 1.0.0 and 1.1.0, and a simulated fleet on 1.0.0 that takes OTA jobs.
+ * Used by `npm start` and `npm run demo`.
+ */
+
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
+import type { FaultMix } from '../../agent/fault-profiles';
+import { FleetSimulator } from '../../agent/fleet-simulator';
+import { OperatorApiClient } from '../../agent/operator-api-client';
+import { type DeployedStack, deployStack } from './deploy';
+import { type LocalAws, localClientConfig, RUNTIME_DIR, type StartOptions, startLocalAws } from './ministack';
+import { createOperator } from './operators';
+import { publishRelease } from './releases';
+
+export const FLEET_HARDWARE = ['rpi4', 'jetson-nano'] as const;
+
+export interface LocalEdgeOps {
+  readonly aws: LocalAws;
+  readonly stack: DeployedStack;
+  readonly api: OperatorApiClient;
+  readonly tokenFile: string;
+  readonly fleet: FleetSimulator;
+  stop(): Promise<void>;
+}
+
+export async function bringUpLocalEdgeOps(options: {
+  readonly aws?: StartOptions;
+  readonly fleetSize: number;
+  readonly faultMix?: FaultMix;
+  /** Scales device-side waits (health checks, slow links). @default 0.2 */
+  readonly timeFactor?: number;
+  readonly log: (line: string) => void;
+}): Promise<LocalEdgeOps> {
+  const { log } = options;
+  log('Starting local AWS (MiniStack) ...');
+  const aws = await startLocalAws(options.aws);
+  let fleet: FleetSimulator | undefined;
+  const stop = async () => {
+    await fleet?.stop();
+    await aws.stop();
+  };
+  try {
+    const stack = await deployStack(aws, { log });
+    const admin = await createOperator(
+      stack.outputs,
+      'admin',
+      'admin',
+      new CognitoIdentityProviderClient(localClientConfig(aws)),
+    );
+    mkdirSync(RUNTIME_DIR, { recursive: true });
+    const tokenFile = join(RUNTIME_DIR, 'operator-token');
+    writeFileSync(tokenFile, admin.idToken, { mode: 0o600 });
+    writeFileSync(join(RUNTIME_DIR, 'operator.json'), JSON.stringify(admin, null, 2), { mode: 0o600 });
+    const api = new OperatorApiClient(stack.apiUrl, admin.idToken);
+
+    log('Publishing releases 1.0.0 and 1.1.0 ...');
+    await publishRelease(api, '1.0.0', FLEET_HARDWARE);
+    await publishRelease(api, '1.1.0', FLEET_HARDWARE);
+
+    const ca = await (await fetch(`${aws.endpoint}/_ministack/iot/ca.pem`)).text();
+    const stateDir = join(RUNTIME_DIR, 'fleet-state');
+    rmSync(stateDir, { recursive: true, force: true });
+    log(`Starting a simulated fleet of ${options.fleetSize} devices on 1.0.0 ...`);
+    fleet = new FleetSimulator({
+      api,
+      broker: { ...aws.mqtt, ca },
+      size: options.fleetSize,
+      hardwareTypes: FLEET_HARDWARE,
+      firmwareVersion: '1.0.0',
+      credentialsDir: join(RUNTIME_DIR, 'fleet'),
+      ota: {
+        stateDir,
+        ...(options.faultMix ? { mix: options.faultMix } : {}),
+        timeFactor: options.timeFactor ?? 0.2,
+        // Local AWS serves presigned URLs over plain http.
+        allowPlainHttp: true,
+      },
+    });
+    await fleet.start();
+    return { aws, stack, api, tokenFile, fleet, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
