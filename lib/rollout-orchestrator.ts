@@ -32,6 +32,11 @@ export interface RolloutOrchestratorProps {
   readonly pollInterval?: Duration;
   /** A device that started but has not finished in this time times out. @default 60 minutes */
   readonly jobInProgressTimeout?: Duration;
+  /**
+   * Devices of a wave with no result after this long (e.g. offline, their execution never
+   * started) count as failed. @default 120 minutes
+   */
+  readonly waveTimeout?: Duration;
   /** Seconds a device keeps a new slot on trial before confirming it. @default 60 */
   readonly deviceHealthCheckSeconds?: number;
   /** Scope IoT permissions by ARN; see OperatorApiProps. @default true */
@@ -79,6 +84,7 @@ export class RolloutOrchestrator extends Construct {
         (props.jobInProgressTimeout ?? Duration.minutes(60)).toMinutes(),
       ),
       DEVICE_HEALTH_CHECK_SECONDS: String(props.deviceHealthCheckSeconds ?? 60),
+      WAVE_TIMEOUT_MINUTES: String((props.waveTimeout ?? Duration.minutes(120)).toMinutes()),
       ROLLOUT_STATE_MACHINE_ARN: stateMachineArn,
     };
     const fn = (name: string, handlerFile: string) =>

@@ -63,6 +63,9 @@ export class IotJobDispatcher implements JobDispatcher {
             expiresInSec: this.settings.presignExpiresInSec,
           },
           timeoutConfig: { inProgressTimeoutInMinutes: this.settings.inProgressTimeoutMinutes },
+          // A device that timed out (lost power mid-download, say) gets one more go; one that
+          // failed or rejected does not: that is a verdict, and the wave gate counts it.
+          jobExecutionsRetryConfig: { criteriaList: [{ failureType: 'TIMED_OUT', numberOfRetries: 1 }] },
           jobExecutionsRolloutConfig: { maximumPerMinute: this.settings.maximumPerMinute },
         }),
       );

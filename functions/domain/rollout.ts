@@ -187,7 +187,8 @@ function tooManyFailures(wave: WaveSpec & { index: number }, tally: WaveTally): 
 
 /**
  * While a wave runs: `failed` as soon as failures exceed the limit, `settled` once no device is
- * in flight any more (healthy ones then soak), `running` otherwise. Soak does not count yet.
+ * in flight any more (healthy ones then soak), `running` otherwise. Past `deadline`, devices
+ * still in flight (e.g. offline, their execution never started) count as failed.
  */
 export function progressOfWave(
   wave: Wave,
@@ -195,8 +196,28 @@ export function progressOfWave(
   jobStatuses: ReadonlyMap<string, JobExecutionStatus>,
   targetVersion: string,
   now: Date,
+  deadline?: Date,
 ): WaveVerdict {
-  const tally = tallyWave(wave, executions, jobStatuses, targetVersion, 0, now);
+  let tally = tallyWave(wave, executions, jobStatuses, targetVersion, 0, now);
+  if (deadline && now >= deadline && tally.inFlight > 0) {
+    const late = executions.filter(
+      (e) =>
+        e.waveIndex === wave.index &&
+        deviceOutcome(e, jobStatuses.get(e.deviceId), targetVersion, 0, now) === 'in-flight',
+    );
+    tally = {
+      ...tally,
+      inFlight: 0,
+      failures: tally.failures + late.length,
+      failedDevices: [
+        ...tally.failedDevices,
+        ...late.map((e) => ({
+          deviceId: e.deviceId,
+          reason: `no result by the wave deadline (last stage ${e.stage})`,
+        })),
+      ],
+    };
+  }
   const reason = tooManyFailures(wave, tally);
   if (reason) return { outcome: 'failed', tally, reason };
   return { outcome: tally.inFlight === 0 ? 'settled' : 'running', tally };

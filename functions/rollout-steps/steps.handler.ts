@@ -14,6 +14,7 @@ import {
 import { StepRequest } from './schemas';
 
 const healthCheckSeconds = Number(requireEnv('DEVICE_HEALTH_CHECK_SECONDS'));
+const waveTimeoutMinutes = Number(requireEnv('WAVE_TIMEOUT_MINUTES'));
 
 /**
  * The rollout state machine's steps. One function (its steps share nearly all permissions),
@@ -36,7 +37,7 @@ export const handler = middy<unknown, unknown>()
           settings: { healthCheckSeconds },
         })(request.rolloutId, request.waveIndex);
       case 'check-wave':
-        return makeCheckWave({ rollouts: rollouts(), jobs: jobs(), clock })(
+        return makeCheckWave({ rollouts: rollouts(), jobs: jobs(), clock, waveTimeoutMinutes })(
           request.rolloutId,
           request.waveIndex,
           request.phase,

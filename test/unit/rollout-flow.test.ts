@@ -117,7 +117,7 @@ function setup(deviceCount = 30) {
   const steps = {
     next: makeNextStep({ rollouts }),
     startWave: makeStartWave({ rollouts, releases, jobs, clock, settings: { healthCheckSeconds: 5 } }),
-    check: makeCheckWave({ rollouts, jobs, clock }),
+    check: makeCheckWave({ rollouts, jobs, clock, waveTimeoutMinutes: 60 }),
     park: makeParkRollout({ rollouts, orchestrator }),
     finish: makeFinishRollout({ rollouts, jobs, rollback }),
   };

@@ -84,6 +84,22 @@ describe('progressOfWave', () => {
     );
   });
 
+  it('counts devices with no result by the deadline as failed, naming them', () => {
+    const executions = [healthy('a'), healthy('b'), healthy('c'), exec('d', { stage: 'queued' })];
+    const verdict = progressOfWave(
+      { ...wave, maxFailures: 0 },
+      executions,
+      new Map(),
+      '1.1.0',
+      now,
+      new Date(now.getTime() - 1),
+    );
+    expect(verdict).toMatchObject({
+      outcome: 'failed',
+      reason: expect.stringMatching(/d: no result by the wave deadline/),
+    });
+  });
+
   it('is settled once no device is in flight', () => {
     const executions = [
       healthy('a', minutesAgo(0)),

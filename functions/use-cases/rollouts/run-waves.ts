@@ -110,7 +110,18 @@ export type WaveCheck =
  * wave's status: settled → soaking, passed, failed.
  */
 export const makeCheckWave =
-  ({ rollouts, jobs, clock }: { rollouts: RolloutStore; jobs: JobDispatcher; clock: Clock }) =>
+  ({
+    rollouts,
+    jobs,
+    clock,
+    waveTimeoutMinutes,
+  }: {
+    rollouts: RolloutStore;
+    jobs: JobDispatcher;
+    clock: Clock;
+    /** After this long, devices of a wave with no result count as failed. */
+    waveTimeoutMinutes: number;
+  }) =>
   async (rolloutId: string, waveIndex: number, phase: 'progress' | 'gate'): Promise<WaveCheck> => {
     const rollout = await load(rollouts, rolloutId);
     const wave = rollout.waves[waveIndex];
@@ -120,8 +131,13 @@ export const makeCheckWave =
       jobs.executionStatuses(jobIdOf(rolloutId, waveIndex)),
     ]);
     const now = clock.now();
-    const check = phase === 'progress' ? progressOfWave : gateWave;
-    const verdict = check(wave, executions, statuses, rollout.version, now);
+    const deadline = wave.startedAt
+      ? new Date(Date.parse(wave.startedAt) + waveTimeoutMinutes * 60_000)
+      : undefined;
+    const verdict =
+      phase === 'progress'
+        ? progressOfWave(wave, executions, statuses, rollout.version, now, deadline)
+        : gateWave(wave, executions, statuses, rollout.version, now);
     const status = { settled: 'soaking', passed: 'passed', failed: 'failed', running: undefined }[
       verdict.outcome
     ];
