@@ -9,8 +9,9 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { ConnectionEvent, Device, DeviceReport } from '../domain/device';
-import { DeviceAlreadyExistsError, DeviceNotFoundError, ValidationError } from '../domain/errors';
+import { DeviceAlreadyExistsError, DeviceNotFoundError } from '../domain/errors';
 import type { DevicePage, FleetStore, ListDevicesQuery } from '../ports/fleet-store';
+import { decodeCursor, encodeCursor } from './dynamodb-cursor';
 
 type Key = Record<string, string>;
 
@@ -106,7 +107,7 @@ export class DynamoDbFleetStore implements FleetStore {
 
     // A filtered page can come back short; keep reading until the page is full or the data ends.
     const items: Device[] = [];
-    let startKey = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    let startKey = query.cursor === undefined ? undefined : decodeCursor<Key>(query.cursor, isDeviceCursor);
     do {
       const page = await fetchPage(startKey, query.limit - items.length);
       items.push(...(page.Items ?? []).map(fromItem));
@@ -181,21 +182,5 @@ function fromItem(item: Record<string, unknown>): Device {
 
 const CURSOR_KEYS = new Set(['pk', 'sk', 'site', 'deviceId']);
 
-const encodeCursor = (key: Key) => Buffer.from(JSON.stringify(key)).toString('base64url');
-
-function decodeCursor(cursor: string): Key {
-  try {
-    const key: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (
-      typeof key === 'object' &&
-      key !== null &&
-      Object.entries(key).every(([k, v]) => CURSOR_KEYS.has(k) && typeof v === 'string') &&
-      'pk' in key
-    ) {
-      return key as Key;
-    }
-  } catch {}
-  throw new ValidationError('Invalid cursor', [
-    { field: 'cursor', message: 'not a cursor issued by this API' },
-  ]);
-}
+const isDeviceCursor = (key: Record<string, unknown>) =>
+  'pk' in key && Object.entries(key).every(([k, v]) => CURSOR_KEYS.has(k) && typeof v === 'string');

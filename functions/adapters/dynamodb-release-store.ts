@@ -8,9 +8,10 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { Artifact, ArtifactDigest } from '../domain/artifact';
-import { ReleaseAlreadyExistsError, ValidationError } from '../domain/errors';
+import { ReleaseAlreadyExistsError } from '../domain/errors';
 import type { Release } from '../domain/release';
 import type { ListReleasesQuery, ReleasePage, ReleaseStore } from '../ports/release-store';
+import { decodeCursor, encodeCursor } from './dynamodb-cursor';
 
 type Key = Record<string, string>;
 
@@ -148,7 +149,8 @@ export class DynamoDbReleaseStore implements ReleaseStore {
         ExpressionAttributeValues: { ':listing': LISTING_PK },
         ScanIndexForward: false,
         Limit: query.limit,
-        ExclusiveStartKey: query.cursor === undefined ? undefined : decodeCursor(query.cursor),
+        ExclusiveStartKey:
+          query.cursor === undefined ? undefined : decodeCursor<Key>(query.cursor, isListingCursor),
       }),
     );
     const items = (Items ?? []).map((item) => withoutKeys(item) as unknown as Release);
@@ -190,24 +192,5 @@ function withoutKeys(item: Record<string, unknown>): Record<string, unknown> {
   return rest;
 }
 
-const encodeCursor = (key: Key) => Buffer.from(JSON.stringify(key)).toString('base64url');
-
-function decodeCursor(cursor: string): Key {
-  try {
-    const key: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (
-      typeof key === 'object' &&
-      key !== null &&
-      Object.keys(key).length === 2 &&
-      'pk' in key &&
-      key.pk === LISTING_PK &&
-      'sk' in key &&
-      typeof key.sk === 'string'
-    ) {
-      return { pk: key.pk, sk: key.sk };
-    }
-  } catch {}
-  throw new ValidationError('Invalid cursor', [
-    { field: 'cursor', message: 'not a cursor issued by this API' },
-  ]);
-}
+const isListingCursor = (key: Record<string, unknown>) =>
+  Object.keys(key).length === 2 && key.pk === LISTING_PK && typeof key.sk === 'string';

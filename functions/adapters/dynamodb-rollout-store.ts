@@ -9,7 +9,7 @@ import {
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { DeviceBusyError, RolloutNotFoundError, RolloutStateError, ValidationError } from '../domain/errors';
+import { DeviceBusyError, RolloutNotFoundError, RolloutStateError } from '../domain/errors';
 import type { OtaEventV1 } from '../domain/ota-contract';
 import {
   ACTIVE_ROLLOUT_STATUSES,
@@ -18,6 +18,7 @@ import {
   type RolloutStatus,
 } from '../domain/rollout';
 import type { RolloutPage, RolloutStore } from '../ports/rollout-store';
+import { decodeCursor, encodeCursor } from './dynamodb-cursor';
 
 /**
  * RolloutStore on the fleet table:
@@ -82,7 +83,8 @@ export class DynamoDbRolloutStore implements RolloutStore {
 
   async listRollouts(limit: number, cursor?: string): Promise<RolloutPage> {
     const items: Rollout[] = [];
-    let startKey = cursor === undefined ? undefined : decodeCursor(cursor);
+    let startKey =
+      cursor === undefined ? undefined : decodeCursor<Record<string, string>>(cursor, isTableCursor);
     do {
       const page = await this.client.send(
         new ScanCommand({
@@ -287,16 +289,6 @@ function stripKeys<T>(item: Record<string, unknown>): T {
   return rest as T;
 }
 
-const encodeCursor = (key: Record<string, string>) => Buffer.from(JSON.stringify(key)).toString('base64url');
-
-function decodeCursor(cursor: string): Record<string, string> {
-  try {
-    const key: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (typeof key === 'object' && key !== null && Object.values(key).every((v) => typeof v === 'string')) {
-      return key as Record<string, string>;
-    }
-  } catch {}
-  throw new ValidationError('Invalid cursor', [
-    { field: 'cursor', message: 'not a cursor issued by this API' },
-  ]);
-}
+/** A scan position: any item's key (the scan filters rollouts out of the whole table). */
+const isTableCursor = (key: Record<string, unknown>) =>
+  Object.keys(key).length === 2 && typeof key.pk === 'string' && typeof key.sk === 'string';

@@ -3,7 +3,7 @@
  * came back healthy on the new version and stayed healthy through the soak time, not when their
  * jobs merely said "succeeded".
  */
-import type { OtaStage } from './ota-contract';
+import { OTA_STAGES, type OtaStage } from './ota-contract';
 import type { WaveSize } from './wave-plan';
 
 export type RolloutStatus =
@@ -250,16 +250,7 @@ export function gateWave(
 }
 
 export type FunnelStage = OtaStage | 'pending';
-export const FUNNEL_STAGES: readonly FunnelStage[] = [
-  'pending',
-  'queued',
-  'downloading',
-  'installing',
-  'rebooting',
-  'healthy',
-  'failed',
-  'rolled-back',
-];
+export const FUNNEL_STAGES: readonly FunnelStage[] = ['pending', ...OTA_STAGES];
 
 /** Devices per stage, for each wave. A failed job execution counts as `failed`. */
 export function funnelOf(
