@@ -11,7 +11,7 @@ import {
 import type { ConnectionEvent, Device, DeviceReport } from '../domain/device';
 import { DeviceAlreadyExistsError, DeviceNotFoundError } from '../domain/errors';
 import type { DevicePage, FleetStore, ListDevicesQuery } from '../ports/fleet-store';
-import { decodeCursor, encodeCursor } from './dynamodb-cursor';
+import { decodeCursor, encodeCursor } from './page-cursor';
 
 type Key = Record<string, string>;
 

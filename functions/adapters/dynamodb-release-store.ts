@@ -11,7 +11,7 @@ import type { Artifact, ArtifactDigest } from '../domain/artifact';
 import { ReleaseAlreadyExistsError } from '../domain/errors';
 import type { Release } from '../domain/release';
 import type { ListReleasesQuery, ReleasePage, ReleaseStore } from '../ports/release-store';
-import { decodeCursor, encodeCursor } from './dynamodb-cursor';
+import { decodeCursor, encodeCursor } from './page-cursor';
 
 type Key = Record<string, string>;
 

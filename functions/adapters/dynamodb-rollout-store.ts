@@ -18,7 +18,7 @@ import {
   type RolloutStatus,
 } from '../domain/rollout';
 import type { RolloutPage, RolloutStore } from '../ports/rollout-store';
-import { decodeCursor, encodeCursor } from './dynamodb-cursor';
+import { decodeCursor, encodeCursor } from './page-cursor';
 
 /**
  * RolloutStore on the fleet table:

@@ -1,6 +1,7 @@
 import type { ConnectionEvent, Device, DeviceReport } from '../domain/device';
-import { DeviceAlreadyExistsError, DeviceNotFoundError, ValidationError } from '../domain/errors';
+import { DeviceAlreadyExistsError, DeviceNotFoundError } from '../domain/errors';
 import type { DevicePage, FleetStore, ListDevicesQuery } from '../ports/fleet-store';
+import { decodeCursor, encodeCursor } from './page-cursor';
 
 /** FleetStore for unit tests and the simulator's offline mode; same semantics as DynamoDbFleetStore. */
 export class InMemoryFleetStore implements FleetStore {
@@ -28,7 +29,10 @@ export class InMemoryFleetStore implements FleetStore {
   }
 
   async listDevices(query: ListDevicesQuery): Promise<DevicePage> {
-    const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    const after =
+      query.cursor === undefined
+        ? undefined
+        : decodeCursor<{ after: string }>(query.cursor, (key) => typeof key.after === 'string').after;
     const matching = [...this.#devices.values()]
       .filter((d) => d.status === 'registered' && (query.site === undefined || d.site === query.site))
       .sort((a, b) => a.deviceId.localeCompare(b.deviceId))
@@ -36,7 +40,7 @@ export class InMemoryFleetStore implements FleetStore {
     const items = matching.slice(0, query.limit);
     const last = items.at(-1);
     return matching.length > query.limit && last
-      ? { items, nextCursor: encodeCursor(last.deviceId) }
+      ? { items, nextCursor: encodeCursor({ after: last.deviceId }) }
       : { items };
   }
 
@@ -61,24 +65,4 @@ export class InMemoryFleetStore implements FleetStore {
     this.#devices.set(event.deviceId, { ...device, connection: { state: event.state, changedAt: at } });
     return true;
   }
-}
-
-const encodeCursor = (deviceId: string) =>
-  Buffer.from(JSON.stringify({ after: deviceId })).toString('base64url');
-
-function decodeCursor(cursor: string): string {
-  try {
-    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (
-      typeof parsed === 'object' &&
-      parsed !== null &&
-      'after' in parsed &&
-      typeof parsed.after === 'string'
-    ) {
-      return parsed.after;
-    }
-  } catch {}
-  throw new ValidationError('Invalid cursor', [
-    { field: 'cursor', message: 'not a cursor issued by this API' },
-  ]);
 }

@@ -1,7 +1,8 @@
 import type { Artifact, ArtifactDigest } from '../domain/artifact';
-import { ReleaseAlreadyExistsError, ValidationError } from '../domain/errors';
+import { ReleaseAlreadyExistsError } from '../domain/errors';
 import type { Release } from '../domain/release';
 import type { ListReleasesQuery, ReleasePage, ReleaseStore } from '../ports/release-store';
+import { decodeCursor, encodeCursor } from './page-cursor';
 
 /** ReleaseStore for unit tests; same semantics as DynamoDbReleaseStore. */
 export class InMemoryReleaseStore implements ReleaseStore {
@@ -55,34 +56,17 @@ export class InMemoryReleaseStore implements ReleaseStore {
 
   async listReleases(query: ListReleasesQuery): Promise<ReleasePage> {
     const sortKey = (release: Release) => `${release.createdAt}#${release.releaseId}`;
-    const before = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    const before =
+      query.cursor === undefined
+        ? undefined
+        : decodeCursor<{ before: string }>(query.cursor, (key) => typeof key.before === 'string').before;
     const matching = [...this.#releases.values()]
       .sort((a, b) => sortKey(b).localeCompare(sortKey(a)))
       .filter((release) => before === undefined || sortKey(release) < before);
     const items = matching.slice(0, query.limit);
     const last = items.at(-1);
     return matching.length > query.limit && last
-      ? { items, nextCursor: encodeCursor(sortKey(last)) }
+      ? { items, nextCursor: encodeCursor({ before: sortKey(last) }) }
       : { items };
   }
-}
-
-const encodeCursor = (sortKey: string) =>
-  Buffer.from(JSON.stringify({ before: sortKey })).toString('base64url');
-
-function decodeCursor(cursor: string): string {
-  try {
-    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (
-      typeof parsed === 'object' &&
-      parsed !== null &&
-      'before' in parsed &&
-      typeof parsed.before === 'string'
-    ) {
-      return parsed.before;
-    }
-  } catch {}
-  throw new ValidationError('Invalid cursor', [
-    { field: 'cursor', message: 'not a cursor issued by this API' },
-  ]);
 }

@@ -1,6 +1,6 @@
 import { ValidationError } from '../domain/errors';
 
-/** A DynamoDB `LastEvaluatedKey` as the API hands it out: opaque base64url JSON. */
+/** A listing position (a DynamoDB `LastEvaluatedKey`, or an in-memory store's key) as the API hands it out: opaque base64url JSON. */
 export const encodeCursor = (key: Record<string, unknown>) =>
   Buffer.from(JSON.stringify(key)).toString('base64url');
 
