@@ -72,17 +72,32 @@ export function installMiniStack(log: (line: string) => void = console.log): voi
   );
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
+/** `count` distinct free ports: all are held open together, so no two can be the same. */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+          const server = createServer();
+          server.once('error', reject);
+          server.listen(0, '127.0.0.1', () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map((server) => {
+    const address = server.address();
+    if (typeof address !== 'object' || !address) throw new Error('no port');
+    return address.port;
   });
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
+
+export async function freePort(): Promise<number> {
+  const [port] = await freePorts(1);
+  if (port === undefined) throw new Error('no port');
+  return port;
 }
 
 async function waitUntilReady(endpoint: string, child: ChildProcess, logFile: string, timeoutMs = 60_000) {
@@ -127,8 +142,10 @@ export async function startLocalAws(options: StartOptions = {}): Promise<LocalAw
   }
   installMiniStack();
   const envPort = (name: string) => (process.env[name] ? Number(process.env[name]) : undefined);
-  const port = options.port ?? envPort('EDGEOPS_LOCAL_PORT') ?? (await freePort());
-  const mqttPort = options.mqttPort ?? envPort('EDGEOPS_MQTT_PORT') ?? (await freePort());
+  const [spare, spareMqtt] = await freePorts(2);
+  const port = options.port ?? envPort('EDGEOPS_LOCAL_PORT') ?? (spare as number);
+  const mqttPort = options.mqttPort ?? envPort('EDGEOPS_MQTT_PORT') ?? (spareMqtt as number);
+  if (port === mqttPort) throw new Error(`The API and MQTT ports must differ (both ${port})`);
   const workDir = join(RUNTIME_DIR, 'ministack', String(port));
   // Lambda code is unpacked under TMPDIR. Keep it outside the project, or Node would find our
   // package.json ("type": "module") and node_modules from there and hide bundling mistakes.
