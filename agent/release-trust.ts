@@ -1,0 +1,209 @@
+/**
+ * Before a device downloads anything, it verifies the release with TUF (tuf-js): the root it was
+ * given at registration (or a newer one chained from it), then timestamp → snapshot → targets,
+ * each signed by the keys the root names, none expired, none older than what it saw before. Only
+ * then does it read the signed facts of the target the job document points at, and it refuses:
+ *
+ * - `signature-invalid`, `metadata-expired`, `metadata-rollback`, `metadata-too-long`,
+ *   `metadata-unavailable`: the chain does not verify;
+ * - `target-not-signed`: the job names a target the signed metadata does not list;
+ * - `release-mismatch`: the signed target belongs to another release than the job names;
+ * - `wrong-hardware-type`: the signed target is for another hardware type;
+ * - `downgrade-refused`: an older version than the one running, without a rollback the operator
+ *   signed for this very rollout (still valid).
+ *
+ * The job document is untrusted transport: it only says where files are. Hashes and lengths of
+ * what the device installs come from here.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BaseFetcher, Updater } from 'tuf-js';
+import {
+  BadVersionError,
+  DownloadHTTPError,
+  DownloadLengthMismatchError,
+  ExpiredMetadataError,
+} from 'tuf-js/dist/error.js';
+import {
+  deltaTargetPath,
+  imageTargetPath,
+  type JobDocumentV2,
+  rollbackTargetPath,
+  SignedTargetFacts,
+} from '../functions/domain/ota-contract';
+import { compareVersions } from '../functions/domain/version-order';
+
+/** A target as the verified targets metadata signs it, and where the job says to fetch it. */
+export interface SignedTarget {
+  readonly path: string;
+  readonly url: string;
+  readonly length: number;
+  readonly sha256: string;
+  readonly facts: SignedTargetFacts;
+}
+
+export type ReleaseVerdict =
+  | { readonly ok: true; readonly image: SignedTarget; readonly delta?: SignedTarget }
+  | { readonly ok: false; readonly reason: string };
+
+export interface VerifyReleaseRequest {
+  /** Holds `root.json` (the trusted root) and tuf-js's cache of the newest verified metadata. */
+  readonly trustDir: string;
+  readonly document: JobDocumentV2;
+  readonly hardwareType: string;
+  readonly runningVersion: string;
+  /** SHA-256 of the image in the active slot, to pick a delta built from it. */
+  readonly activeImageSha256?: string;
+  readonly now: Date;
+  /** Local simulations fetch over plain http from local AWS, which wants this header. */
+  readonly plainHttpHeaders?: Record<string, string>;
+  readonly log: (line: string) => void;
+}
+
+/** Writes the root a device receives at registration; later roots chain from it. */
+export async function installTrustRoot(trustDir: string, root: unknown): Promise<void> {
+  await mkdir(trustDir, { recursive: true });
+  await writeFile(join(trustDir, 'root.json'), JSON.stringify(root));
+}
+
+export async function verifyRelease(request: VerifyReleaseRequest): Promise<ReleaseVerdict> {
+  const { document, hardwareType } = request;
+  const entry = document.artifacts.find((a) => a.hardwareType === hardwareType);
+  if (!entry) return refuse(`hardware-type-mismatch: no artifact for ${hardwareType}`);
+
+  let updater: Updater;
+  try {
+    updater = new Updater({
+      metadataDir: request.trustDir,
+      metadataBaseUrl: METADATA_BASE,
+      fetcher: new JobDocumentFetcher(document.trust.metadata, request.plainHttpHeaders ?? {}),
+      config: { maxRootRotations: 64, fetchRetries: 2 },
+    });
+    await updater.refresh();
+  } catch (error) {
+    return refuse(chainFailure(error));
+  }
+
+  const image = await signedTarget(updater, entry.target, entry.url);
+  if (!image.ok) return image;
+  const facts = image.target.facts;
+  if (facts.kind !== 'image') return refuse(`target-not-signed: ${entry.target} is a ${facts.kind}, not an image`);
+  if (facts.hardwareType !== hardwareType)
+    return refuse(`wrong-hardware-type: ${entry.target} is signed for ${facts.hardwareType}, this device is ${hardwareType}`);
+  if (facts.releaseId !== document.release.releaseId || facts.version !== document.release.version)
+    return refuse(
+      `release-mismatch: the job names ${document.release.releaseId} (${document.release.version}), ` +
+        `the signed target ${entry.target} is ${facts.releaseId} (${facts.version})`,
+    );
+  const rollback = rollbackAllowed(document, facts, entry.target, request.now);
+  if (document.operation === 'rollback' && !rollback.ok) return refuse(rollback.reason);
+  const expectedPath =
+    document.operation === 'rollback'
+      ? rollbackTargetPath(document.rolloutId, hardwareType)
+      : imageTargetPath(facts.releaseId, hardwareType);
+  if (entry.target !== expectedPath)
+    return refuse(`release-mismatch: ${document.operation} of ${facts.releaseId} must use target ${expectedPath}`);
+  if (compareVersions(facts.version, request.runningVersion) < 0 && !rollback.ok)
+    return refuse(`downgrade-refused: ${facts.version} is older than the running ${request.runningVersion}`);
+
+  const delta = await usableDelta(updater, request, entry, image.target);
+  return delta ? { ok: true, image: image.target, delta } : { ok: true, image: image.target };
+}
+
+const METADATA_BASE = 'https://metadata.edgeops.invalid/tuf';
+
+const refuse = (reason: string) => ({ ok: false as const, reason: reason.slice(0, 256) });
+
+function rollbackAllowed(
+  document: JobDocumentV2,
+  facts: SignedTargetFacts,
+  path: string,
+  now: Date,
+): { ok: true } | { ok: false; reason: string } {
+  const signed = facts.rollback;
+  if (document.operation !== 'rollback' || !signed)
+    return { ok: false, reason: `downgrade-refused: ${path} is not a signed rollback` };
+  if (signed.rolloutId !== document.rolloutId)
+    return { ok: false, reason: `downgrade-refused: ${path} is signed for rollout ${signed.rolloutId}` };
+  if (Date.parse(signed.notAfter) < now.getTime())
+    return { ok: false, reason: `downgrade-refused: the signed rollback ended ${signed.notAfter}` };
+  return { ok: true };
+}
+
+async function signedTarget(
+  updater: Updater,
+  path: string,
+  url: string,
+): Promise<{ ok: true; target: SignedTarget } | { ok: false; reason: string }> {
+  const info = await updater.getTargetInfo(path).catch(() => undefined);
+  if (!info) return refuse(`target-not-signed: ${path}`);
+  const facts = SignedTargetFacts.safeParse((info.custom as { edgeops?: unknown }).edgeops);
+  const sha256 = info.hashes.sha256;
+  if (!facts.success || !sha256) return refuse(`target-not-signed: ${path} has no EdgeOps facts or SHA-256`);
+  return { ok: true, target: { path, url, length: info.length, sha256, facts: facts.data } };
+}
+
+/** The delta built from the active slot's image, if the job offers one and it is signed as such. */
+async function usableDelta(
+  updater: Updater,
+  request: VerifyReleaseRequest,
+  entry: JobDocumentV2['artifacts'][number],
+  image: SignedTarget,
+): Promise<SignedTarget | undefined> {
+  const base = request.activeImageSha256;
+  const offered = base ? entry.deltas.find((d) => d.baseSha256 === base) : undefined;
+  if (!base || !offered) return undefined;
+  const expected = deltaTargetPath(image.facts.releaseId, request.hardwareType, base);
+  const delta = await signedTarget(updater, offered.target, offered.url);
+  const facts = delta.ok ? delta.target.facts : undefined;
+  if (
+    !delta.ok ||
+    offered.target !== expected ||
+    facts?.kind !== 'delta' ||
+    facts.base?.sha256 !== base ||
+    facts.image?.sha256 !== image.sha256 ||
+    facts.image.length !== image.length
+  ) {
+    request.log(`delta ${offered.target} is not a signed delta from ${base} to this image; taking the full image`);
+    return undefined;
+  }
+  return delta.target;
+}
+
+function chainFailure(error: unknown): string {
+  const message = (error as Error).message ?? String(error);
+  const name = (error as Error).constructor?.name ?? '';
+  if (error instanceof ExpiredMetadataError) return `metadata-expired: ${message}`;
+  if (error instanceof BadVersionError) return `metadata-rollback: ${message}`;
+  if (error instanceof DownloadLengthMismatchError) return `metadata-too-long: ${message}`;
+  if (error instanceof DownloadHTTPError) return `metadata-unavailable: ${message}`;
+  if (name === 'UnsignedMetadataError' || /signature|threshold|signed by \d+\/\d+ keys/i.test(message))
+    return `signature-invalid: ${message}`;
+  return `metadata-invalid: ${name ? `${name}: ` : ''}${message}`;
+}
+
+/**
+ * tuf-js asks for `<base>/<file>`; the job document has one presigned URL per file name. A name
+ * the document does not carry is a 404, which for `N.root.json` means "no newer root".
+ */
+class JobDocumentFetcher extends BaseFetcher {
+  constructor(
+    private readonly urls: Record<string, string>,
+    private readonly plainHttpHeaders: Record<string, string>,
+  ) {
+    super();
+  }
+
+  override async fetch(url: string): Promise<ReadableStream<Uint8Array<ArrayBuffer>>> {
+    const name = url.slice(url.lastIndexOf('/') + 1);
+    const target = this.urls[name];
+    if (!target) throw new DownloadHTTPError(`${name} is not in the job document`, 404);
+    const headers = new URL(target).protocol === 'http:' ? this.plainHttpHeaders : {};
+    const response = await fetch(target, { headers, signal: AbortSignal.timeout(30_000) });
+    if (!response.ok || !response.body) {
+      await response.body?.cancel();
+      throw new DownloadHTTPError(`GET ${name}: HTTP ${response.status}`, response.status);
+    }
+    return response.body as ReadableStream<Uint8Array<ArrayBuffer>>;
+  }
+}
