@@ -71,7 +71,7 @@ describe('verifyRelease', () => {
     const document = await installJob();
     const attacker = LocalKeySigner.generate('ecdsa');
     const forged = Metadata.fromJSON('timestamp' as never, JSON.parse(repo.metadataFile('timestamp.json')!.toString()) as never);
-    const resigned = await signMetadata(forged.signed as Timestamp, [attacker]);
+    const resigned = await signMetadata(forged.signed as unknown as Timestamp, [attacker]);
     repo.putMetadataFile('timestamp.json', serialize(resigned));
     const verdict = await verify(document);
     expect(verdict).toMatchObject({ ok: false });

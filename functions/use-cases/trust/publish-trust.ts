@@ -11,9 +11,9 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   checkRootUpdate,
+  type Metadata,
   type MetadataLifetimes,
   type MetadataSigner,
-  type Metadata,
   parseRoot,
   publishMetadata,
   type Root,
@@ -97,7 +97,11 @@ export const makePublishTrust = (ports: TrustPorts) => {
         publishedAt: clock.now().toISOString(),
       };
       await store.putState(next);
-      return { rootVersion: next.rootVersion, versions: published.versions, timestampExpires: published.timestampExpires };
+      return {
+        rootVersion: next.rootVersion,
+        versions: published.versions,
+        timestampExpires: published.timestampExpires,
+      };
     } finally {
       await store.unlock(owner);
     }
