@@ -9,6 +9,7 @@
  *
  * Every change is one atomic file replacement, so a power cut leaves either the old or the new state.
  */
+import { createHash } from 'node:crypto';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { type DurabilityOptions, readJsonFile, syncDirectory, writeJsonAtomic } from './atomic-file';
@@ -76,14 +77,20 @@ export class BootSlots {
   ) {}
 
   /** The boot state; a fresh state dir gets slot A with the factory firmware and is confirmed. */
-  async initialize(factoryVersion: string): Promise<BootState> {
+  async initialize(factoryVersion: string, factoryImage?: Uint8Array): Promise<BootState> {
     const existing = await readJsonFile(this.dir.bootFile, BootState);
     if (existing) return existing;
     await mkdir(this.dir.slotDir('A'), { recursive: true });
-    await writeFile(this.dir.slotImage('A'), `factory image ${factoryVersion}\n`);
+    const image = factoryImage ?? Buffer.from(`factory image ${factoryVersion}\n`);
+    await writeFile(this.dir.slotImage('A'), image);
     await writeJsonAtomic(
       this.dir.slotMeta('A'),
-      { version: factoryVersion, installedAt: Date.now() } satisfies SlotMeta,
+      {
+        version: factoryVersion,
+        installedAt: Date.now(),
+        sha256: createHash('sha256').update(image).digest('hex'),
+        size: image.byteLength,
+      } satisfies SlotMeta,
       this.durability,
     );
     const state = committed('A');

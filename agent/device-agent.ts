@@ -6,8 +6,11 @@
  * A reboot is modelled in-process: the agent ends its MQTT session, re-reads the boot state from
  * disk and connects again as whatever firmware that state says runs. `crash()` models a power cut.
  */
+import { join } from 'node:path';
+import type { BandwidthPolicy } from '../functions/domain/bandwidth-policy';
 import { OTA_EVENT_TOPIC, type OtaEventV1 } from '../functions/domain/ota-contract';
 import type { LinkShaper } from './artifact-download';
+import { BandwidthPolicySync, type ShadowSession } from './bandwidth-policy-sync';
 import type { Slot } from './device-state-dir';
 import { type HealthCheck, imageMatchesMetadata } from './health-check';
 import { IotJobsClient } from './iot-jobs-client';
@@ -35,6 +38,10 @@ export interface DeviceAgentOtaOptions {
   readonly fsync?: boolean;
   /** How the network delivers artifact bytes; simulations throttle, cut or corrupt here. */
   readonly link?: LinkShaper;
+  /** The TUF root from registration (`trustRoot` of POST /devices); installed on first use. */
+  readonly trustRoot?: unknown;
+  /** What slot A holds on first use (simulations use a released image, so deltas apply). */
+  readonly factoryImage?: Uint8Array;
   /** Called for every OTA event the device queues (before delivery). */
   readonly onEvent?: (event: OtaEventV1) => void;
   /** @default Date.now */
@@ -49,6 +56,11 @@ interface CommonOptions {
   readonly ota?: DeviceAgentOtaOptions;
   /** How long to wait for the shadow or Jobs service to answer. @default 15000 */
   readonly requestTimeoutMs?: number;
+  /**
+   * The link is metered (cellular, satellite): the bandwidth policy's `onMetered` applies.
+   * Simulated; `setMetered` changes it. @default false
+   */
+  readonly metered?: boolean;
 }
 
 export type DeviceAgentOptions = CommonOptions &
@@ -85,9 +97,48 @@ export class DeviceAgent {
   #wantsNextJob = false;
   #crashed = false;
   readonly #inFlight = new Set<Promise<unknown>>();
+  #bandwidth: BandwidthPolicySync | undefined;
+  #metered: boolean;
+  readonly #bandwidthListeners = new Set<() => void>();
 
   constructor(private readonly options: DeviceAgentOptions) {
     this.#firmwareVersion = options.firmwareVersion;
+    this.#metered = options.metered ?? false;
+  }
+
+  /** The bandwidth policy and link type the updater applies before each download. */
+  #bandwidthNow(): { policy: BandwidthPolicy | undefined; metered: boolean } {
+    return { policy: this.currentBandwidthPolicy(), metered: this.#metered };
+  }
+
+  /**
+   * The bandwidth policy in force: the one the backend put into the shadow (the device's own or
+   * its site's), as last applied; kept on disk with `ota`. Undefined when none applies.
+   */
+  currentBandwidthPolicy(): BandwidthPolicy | undefined {
+    return this.#bandwidth?.current;
+  }
+
+  /** True while the (simulated) link is metered. */
+  get metered(): boolean {
+    return this.#metered;
+  }
+
+  /** Switches the simulated link between metered and unmetered. */
+  setMetered(metered: boolean): void {
+    if (metered === this.#metered) return;
+    this.#metered = metered;
+    this.#log(`link now ${metered ? 'metered' : 'unmetered'}`);
+    for (const listener of this.#bandwidthListeners) listener();
+  }
+
+  /**
+   * Called whenever the bandwidth policy or the link type changes: a waiting download may decide
+   * again. Returns an unsubscribe function.
+   */
+  onBandwidthChange(listener: () => void): () => void {
+    this.#bandwidthListeners.add(listener);
+    return () => this.#bandwidthListeners.delete(listener);
   }
 
   get deviceId(): string {
@@ -111,6 +162,18 @@ export class DeviceAgent {
         throw new Error(`Agent ${this.deviceId} crashed; start a new agent on its state dir`);
       if (this.#session) return;
       const ota = this.options.ota;
+      if (!this.#bandwidth) {
+        const log = this.options.log;
+        this.#bandwidth = await BandwidthPolicySync.open({
+          thingName: this.deviceId,
+          file: ota ? join(ota.stateDir, 'bandwidth-policy.json') : undefined,
+          durability: { fsync: ota?.fsync ?? true },
+          log: (message) => log?.(`[${this.deviceId}] ${message}`),
+        });
+        this.#bandwidth.onChange(() => {
+          for (const listener of this.#bandwidthListeners) listener();
+        });
+      }
       if (ota && !this.#updater) {
         const log = this.options.log;
         this.#updater = await OtaUpdater.open({
@@ -123,6 +186,9 @@ export class DeviceAgent {
           allowPlainHttp: ota.allowPlainHttp ?? false,
           durability: { fsync: ota.fsync ?? true },
           link: ota.link,
+          trustRoot: ota.trustRoot,
+          factoryImage: ota.factoryImage,
+          bandwidth: () => this.#bandwidthNow(),
           onEvent: ota.onEvent,
           now: ota.clock ?? Date.now,
           log: (message) => log?.(`[${this.deviceId}] ${message}`),
@@ -204,7 +270,9 @@ export class DeviceAgent {
       onlineWork: undefined,
     };
     this.#session = session;
+    const shadowSession = this.#shadowSession(session);
     connection.onMessage((topic, payload) => {
+      if (this.#bandwidth?.handle(topic, payload, shadowSession)) return;
       if (!session.jobs?.handle(topic, payload)) session.shadow.handle(topic, payload);
     });
     connection.onOnline(() => {
@@ -230,6 +298,14 @@ export class DeviceAgent {
     }
   }
 
+  /** The session's shadow access, as the bandwidth policy sync uses it. */
+  #shadowSession(session: Session): ShadowSession {
+    return {
+      publish: (topic, payload) => session.connection.publish(topic, payload, 1),
+      report: (reported) => session.shadow.report(reported),
+    };
+  }
+
   #connect(): MqttConnection {
     const { options } = this;
     if (options.connector) return options.connector();
@@ -238,8 +314,21 @@ export class DeviceAgent {
 
   /** On every (re)connect: subscribe, report what runs, deliver what waited, ask for work. */
   async #whenOnline(session: Session): Promise<void> {
-    const filters = [...session.shadow.subscriptions, ...(session.jobs?.subscriptions ?? [])];
+    const filters = [
+      ...new Set([
+        ...session.shadow.subscriptions,
+        ...(this.#bandwidth?.subscriptions ?? []),
+        ...(session.jobs?.subscriptions ?? []),
+      ]),
+    ];
     await session.connection.subscribe(filters, 1);
+    const bandwidth = this.#bandwidth;
+    if (bandwidth)
+      this.#track(
+        bandwidth
+          .refresh(this.#shadowSession(session))
+          .catch((error) => this.#log(`bandwidth policy: ${(error as Error).message}`)),
+      );
     const updater = this.#updater;
     if (updater)
       this.#track(

@@ -47,4 +47,11 @@ export class DeviceStateDir {
   get outboxFile() {
     return join(this.root, 'outbox.json');
   }
+  /** The TUF root this device trusts and tuf-js's cache of verified metadata. */
+  get trustDir() {
+    return join(this.root, 'trust');
+  }
+  get trustRootFile() {
+    return join(this.trustDir, 'root.json');
+  }
 }

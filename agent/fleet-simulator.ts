@@ -51,6 +51,10 @@ export interface FleetOtaOptions {
   readonly offlineSeconds?: number;
   /** `crash-loop`: how long the crashed device stays down before it starts again. @default 5 */
   readonly restartAfterCrashSeconds?: number;
+  /** The TUF root devices trust, when they are not registered through the API (which gives it). */
+  readonly trustRoot?: unknown;
+  /** What each device's slot A holds at first, by hardware type; a released image lets deltas apply. */
+  readonly factoryImage?: (hardwareType: string) => Uint8Array | undefined;
 }
 
 export interface FleetSimulatorOptions {
@@ -73,6 +77,11 @@ export interface FleetSimulatorOptions {
   readonly ota?: FleetOtaOptions;
   /** Devices brought up at once. @default 8 */
   readonly concurrency?: number;
+  /**
+   * Which devices start on a metered link (all, none, or by device id), where the bandwidth
+   * policy's `onMetered` applies; `setMetered` changes it later. @default false
+   */
+  readonly metered?: boolean | ((deviceId: string) => boolean);
   readonly log?: (line: string) => void;
 }
 
@@ -116,6 +125,14 @@ export class FleetSimulator {
 
   agent(deviceId: string): DeviceAgent | undefined {
     return this.#devices.get(deviceId)?.agent;
+  }
+
+  /** Switches a device's simulated link; an agent started again after a crash keeps it. */
+  setMetered(deviceId: string, metered: boolean): void {
+    const device = this.#devices.get(deviceId);
+    if (!device?.options) throw new Error(`No simulated device ${deviceId}`);
+    device.options = { ...device.options, metered };
+    device.agent?.setMetered(metered);
   }
 
   profileOf(deviceId: string): FaultProfile | undefined {
@@ -211,8 +228,12 @@ export class FleetSimulator {
       identity: { deviceId },
       connector: network?.connector ?? baseConnector,
       firmwareVersion,
+      metered:
+        typeof this.options.metered === 'function'
+          ? this.options.metered(deviceId)
+          : (this.options.metered ?? false),
       ...(this.options.log ? { log: this.options.log } : {}),
-      ...(ota ? { ota: this.#otaOptions(device, ota) } : {}),
+      ...(ota ? { ota: this.#otaOptions(device, ota, registration?.trustRoot) } : {}),
     };
     this.#devices.set(deviceId, device);
     const agent = new DeviceAgent(device.options);
@@ -231,8 +252,14 @@ export class FleetSimulator {
     return () => new MqttJsConnection(identity, broker, log);
   }
 
-  #otaOptions(device: SimulatedDevice, ota: FleetOtaOptions): NonNullable<DeviceAgentOptions['ota']> {
+  #otaOptions(
+    device: SimulatedDevice,
+    ota: FleetOtaOptions,
+    registeredRoot: unknown,
+  ): NonNullable<DeviceAgentOptions['ota']> {
     const timeFactor = ota.timeFactor ?? 1;
+    const trustRoot = registeredRoot ?? ota.trustRoot;
+    const factoryImage = ota.factoryImage?.(device.hardwareType);
     const link = this.#linkFor(device.profile, ota, timeFactor);
     const healthCheck = this.#healthCheckFor(device);
     return {
@@ -241,6 +268,8 @@ export class FleetSimulator {
       timeFactor,
       allowPlainHttp: ota.allowPlainHttp ?? false,
       fsync: ota.fsync ?? false,
+      ...(trustRoot === undefined ? {} : { trustRoot }),
+      ...(factoryImage ? { factoryImage } : {}),
       ...(link ? { link } : {}),
       ...(healthCheck ? { healthCheck } : {}),
       onEvent: (event) => {

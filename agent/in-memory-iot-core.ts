@@ -1,6 +1,7 @@
 /**
  * An in-process stand-in for what a device agent talks to in AWS IoT Core: MQTT sessions scoped
- * to one thing, the classic shadow (`update` → `accepted` / `rejected`) and the Jobs MQTT API
+ * to one thing, the classic shadow (`update` → `accepted` / `rejected` and `delta`, `get`, and
+ * desired-state updates from the backend via `updateDesired`) and the Jobs MQTT API
  * (`notify-next`, `start-next`, `<jobId>/update`), with AWS's rules where they matter to a device:
  * IN_PROGRESS before QUEUED, terminal statuses are final, statusDetails are string → string.
  *
@@ -65,7 +66,7 @@ export class InMemoryIotCore {
   readonly #connections = new Map<string, Set<InMemoryConnection>>();
   readonly #unreachable = new Set<string>();
   readonly #executions = new Map<string, Execution[]>();
-  readonly #shadows = new Map<string, { version: number; reported: Record<string, unknown> }>();
+  readonly #shadows = new Map<string, Shadow>();
   readonly #startNextCount = new Map<string, number>();
   readonly #waiters = new Set<() => void>();
 
@@ -167,6 +168,29 @@ export class InMemoryIotCore {
     return this.#shadows.get(thingName)?.reported;
   }
 
+  desiredState(thingName: string): Readonly<Record<string, unknown>> | undefined {
+    return this.#shadows.get(thingName)?.desired;
+  }
+
+  /**
+   * Merges `desired` into the thing's classic shadow as the backend's UpdateThingShadow does
+   * (nested objects key by key, null deletes), then publishes `update/accepted` and, when
+   * desired now differs from reported, `update/delta` to the thing's subscribed sessions.
+   */
+  updateDesired(thingName: string, desired: Record<string, unknown>): void {
+    const topics = shadowTopics(thingName);
+    const shadow = this.#shadowOf(thingName);
+    mergeState(shadow.desired, desired);
+    shadow.version++;
+    this.#send(thingName, topics.accepted, {
+      state: { desired },
+      version: shadow.version,
+      timestamp: seconds(),
+    });
+    this.#sendDelta(thingName, shadow);
+    this.#changed();
+  }
+
   /** Resolves with `check()`'s first defined value; re-checked whenever anything happens here. */
   waitFor<T>(check: () => T | undefined, timeoutMs = 5_000, what = 'condition'): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -204,6 +228,7 @@ export class InMemoryIotCore {
       throw new Error(`Not authorized to publish ${topic}`);
     const jobs = parseJobsTopic(thingName, topic);
     if (topic === shadowTopics(thingName).update) this.#updateShadow(from, payload);
+    else if (topic === shadowTopics(thingName).get) this.#getShadow(from, payload);
     else if (topic === jobsTopics(thingName).startNext) this.#startNext(from, payload);
     else if (
       jobs === undefined &&
@@ -224,31 +249,75 @@ export class InMemoryIotCore {
   #updateShadow(from: InMemoryConnection, payload: string) {
     const topics = shadowTopics(from.thingName);
     const request = parseJson(payload) as
-      | { state?: { reported?: unknown }; clientToken?: unknown }
+      | { state?: { reported?: unknown; desired?: unknown }; clientToken?: unknown }
       | undefined;
     const clientToken = typeof request?.clientToken === 'string' ? request.clientToken : undefined;
-    const reported = request?.state?.reported;
-    if (typeof reported !== 'object' || reported === null) {
+    const { reported, desired } = request?.state ?? {};
+    if (!isObject(reported) && !isObject(desired)) {
       this.#send(from.thingName, topics.rejected, {
         code: 400,
-        message: 'Missing state.reported',
+        message: 'Missing state.reported or state.desired',
         clientToken,
       });
       return;
     }
-    const shadow = this.#shadows.get(from.thingName) ?? { version: 0, reported: {} };
-    for (const [key, value] of Object.entries(reported)) {
-      if (value === null) delete shadow.reported[key];
-      else shadow.reported[key] = value;
-    }
+    const shadow = this.#shadowOf(from.thingName);
+    if (isObject(reported)) mergeState(shadow.reported, reported);
+    if (isObject(desired)) mergeState(shadow.desired, desired);
     shadow.version++;
-    this.#shadows.set(from.thingName, shadow);
     this.#send(from.thingName, topics.accepted, {
-      state: { reported },
+      state: { ...(isObject(reported) ? { reported } : {}), ...(isObject(desired) ? { desired } : {}) },
       version: shadow.version,
       timestamp: seconds(),
       clientToken,
     });
+    if (isObject(desired)) this.#sendDelta(from.thingName, shadow);
+  }
+
+  /** `get`: the whole shadow on `get/accepted`, or 404 on `get/rejected` if there is none yet. */
+  #getShadow(from: InMemoryConnection, payload: string) {
+    const topics = shadowTopics(from.thingName);
+    const request = parseJson(payload) as { clientToken?: unknown } | undefined;
+    const clientToken = typeof request?.clientToken === 'string' ? request.clientToken : undefined;
+    const shadow = this.#shadows.get(from.thingName);
+    if (!shadow) {
+      this.#send(from.thingName, topics.getRejected, {
+        code: 404,
+        message: `No shadow exists with name: '${from.thingName}'`,
+        clientToken,
+      });
+      return;
+    }
+    const delta = stateDelta(shadow.desired, shadow.reported);
+    this.#send(from.thingName, topics.getAccepted, {
+      state: {
+        ...(Object.keys(shadow.desired).length > 0 ? { desired: structuredClone(shadow.desired) } : {}),
+        ...(Object.keys(shadow.reported).length > 0 ? { reported: structuredClone(shadow.reported) } : {}),
+        ...(delta ? { delta } : {}),
+      },
+      version: shadow.version,
+      timestamp: seconds(),
+      clientToken,
+    });
+  }
+
+  #shadowOf(thingName: string): Shadow {
+    let shadow = this.#shadows.get(thingName);
+    if (!shadow) {
+      shadow = { version: 0, reported: {}, desired: {} };
+      this.#shadows.set(thingName, shadow);
+    }
+    return shadow;
+  }
+
+  #sendDelta(thingName: string, shadow: Shadow) {
+    const delta = stateDelta(shadow.desired, shadow.reported);
+    if (delta)
+      this.#send(thingName, shadowTopics(thingName).delta, {
+        state: delta,
+        version: shadow.version,
+        timestamp: seconds(),
+      });
   }
 
   #startNext(from: InMemoryConnection, payload: string) {
@@ -371,6 +440,45 @@ export class InMemoryIotCore {
   #changed() {
     for (const waiter of [...this.#waiters]) waiter();
   }
+}
+
+interface Shadow {
+  version: number;
+  reported: Record<string, unknown>;
+  desired: Record<string, unknown>;
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** A shadow update's merge: objects key by key, arrays and scalars replaced, null deletes. */
+function mergeState(target: Record<string, unknown>, update: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(update)) {
+    if (value === null) delete target[key];
+    else if (isObject(value)) {
+      const existing = target[key];
+      const next = isObject(existing) ? existing : {};
+      mergeState(next, value);
+      if (Object.keys(next).length > 0) target[key] = next;
+      else delete target[key];
+    } else target[key] = structuredClone(value);
+  }
+}
+
+/** What AWS IoT publishes as `delta`: the parts of desired that reported does not match, or undefined. */
+function stateDelta(
+  desired: Record<string, unknown>,
+  reported: Record<string, unknown>,
+): Record<string, unknown> | undefined {
+  const delta: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(desired)) {
+    const other = reported[key];
+    if (isObject(value) && isObject(other)) {
+      const inner = stateDelta(value, other);
+      if (inner) delta[key] = inner;
+    } else if (JSON.stringify(value) !== JSON.stringify(other)) delta[key] = structuredClone(value);
+  }
+  return Object.keys(delta).length > 0 ? delta : undefined;
 }
 
 interface Execution {

@@ -10,6 +10,11 @@ export function shadowTopics(thingName: string) {
     update: `${base}/update`,
     accepted: `${base}/update/accepted`,
     rejected: `${base}/update/rejected`,
+    /** Desired differs from reported: the differing part of `desired`. */
+    delta: `${base}/update/delta`,
+    get: `${base}/get`,
+    getAccepted: `${base}/get/accepted`,
+    getRejected: `${base}/get/rejected`,
   } as const;
 }
 

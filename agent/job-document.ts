@@ -1,20 +1,21 @@
 /**
  * The job document, parsed at the edge: whatever the Jobs service hands over is checked against
- * `JobDocumentV1` before the device acts on it. A refusal carries a reason the operator can read
+ * `JobDocumentV2` before the device acts on it. It is only transport: what the device installs is
+ * then verified against the signed TUF metadata (release-trust.ts). A refusal carries a reason the operator can read
  * in the job's statusDetails and in the `failed` event.
  */
-import { JobDocumentV1 } from '../functions/domain/ota-contract';
+import { JobDocumentV2 } from '../functions/domain/ota-contract';
 
-/** The artifact of the release built for this device's hardware type. */
-export type DeviceArtifact = JobDocumentV1['artifacts'][number];
+/** The entry of the release built for this device's hardware type. */
+export type DeviceArtifact = JobDocumentV2['artifacts'][number];
 
 export type JobDocumentCheck =
-  | { readonly ok: true; readonly document: JobDocumentV1; readonly artifact: DeviceArtifact }
+  | { readonly ok: true; readonly document: JobDocumentV2; readonly artifact: DeviceArtifact }
   | { readonly ok: false; readonly reason: string; readonly rolloutId: string };
 
 export interface JobDocumentPolicy {
   readonly hardwareType: string;
-  /** Accept `http:` artifact URLs (local simulations); the SHA-256 still guards the bytes. */
+  /** Accept `http:` URLs (local simulations); signatures and hashes still guard the bytes. */
   readonly allowPlainHttp: boolean;
 }
 
@@ -32,7 +33,7 @@ export function checkJobDocument(jobId: string, raw: unknown, policy: JobDocumen
     }
   }
   const rolloutId = rolloutIdOf(json, jobId);
-  const parsed = JobDocumentV1.safeParse(json);
+  const parsed = JobDocumentV2.safeParse(json);
   if (!parsed.success) {
     const issues = parsed.error.issues
       .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`)
@@ -56,8 +57,13 @@ export function checkJobDocument(jobId: string, raw: unknown, policy: JobDocumen
       reason: `invalid-job-document: artifacts: more than one for ${policy.hardwareType}`,
       rolloutId,
     };
-  if (!policy.allowPlainHttp && new URL(artifact.url).protocol !== 'https:')
-    return { ok: false, reason: 'invalid-job-document: artifacts.url: https required', rolloutId };
+  const urls = [
+    artifact.url,
+    ...artifact.deltas.map((d) => d.url),
+    ...Object.values(document.trust.metadata),
+  ];
+  if (!policy.allowPlainHttp && urls.some((url) => new URL(url).protocol !== 'https:'))
+    return { ok: false, reason: 'invalid-job-document: https required for every URL', rolloutId };
   return { ok: true, document, artifact };
 }
 

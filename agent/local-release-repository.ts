@@ -150,7 +150,8 @@ export class LocalReleaseRepository {
   /** File name → URL of every metadata file a job document carries. */
   metadataUrls(): Record<string, string> {
     const urls: Record<string, string> = {};
-    for (let v = 2; v <= this.#rootVersion; v++) urls[rootFileName(v)] = this.server.url(`tuf/${rootFileName(v)}`);
+    for (let v = 2; v <= this.#rootVersion; v++)
+      urls[rootFileName(v)] = this.server.url(`tuf/${rootFileName(v)}`);
     for (const name of ['timestamp.json', 'snapshot.json', 'targets.json'])
       urls[name] = this.server.url(`tuf/${name}`);
     return urls;
@@ -171,8 +172,10 @@ export class LocalReleaseRepository {
   }
 
   /** The served bytes of a metadata file, to tamper with in tests. */
-  metadataFile(name: string): Buffer | undefined {
-    return this.#files.files.get(name);
+  metadataFile(name: string): Buffer {
+    const file = this.#files.files.get(name);
+    if (!file) throw new Error(`${name} was never published`);
+    return file;
   }
 
   putMetadataFile(name: string, body: Uint8Array) {

@@ -28,6 +28,8 @@ export interface Registration {
     readonly privateKey: string;
   };
   readonly mqtt: { readonly endpoint: string; readonly clientId: string };
+  /** The TUF root metadata the device trusts from now on; absent before the root ceremony. */
+  readonly trustRoot?: unknown;
 }
 
 export type ArtifactKind = 'firmware' | 'app' | 'model' | 'config';

@@ -31,6 +31,7 @@ export interface OtaEventFacts {
   readonly seq: number;
   readonly reason?: string | undefined;
   readonly bytesDownloaded?: number | undefined;
+  readonly transfer?: OtaEventV1['transfer'] | undefined;
 }
 
 export function buildOtaEvent(facts: OtaEventFacts): OtaEventV1 {
@@ -47,6 +48,7 @@ export function buildOtaEvent(facts: OtaEventFacts): OtaEventV1 {
     seq: facts.seq,
     ...(facts.reason === undefined ? {} : { reason: cleanText(facts.reason, 256) }),
     ...(facts.bytesDownloaded === undefined ? {} : { bytesDownloaded: facts.bytesDownloaded }),
+    ...(facts.transfer === undefined ? {} : { transfer: facts.transfer }),
   });
 }
 

@@ -8,7 +8,7 @@
  */
 import { rm } from 'node:fs/promises';
 import { z } from 'zod';
-import { JobDocumentV1 } from '../functions/domain/ota-contract';
+import { JobDocumentV2 } from '../functions/domain/ota-contract';
 import { type DurabilityOptions, readJsonFile, writeJsonAtomic } from './atomic-file';
 
 const SlotName = z.enum(['A', 'B']);
@@ -26,13 +26,25 @@ export const JobOutcome = z.strictObject({
 });
 export type JobOutcome = z.infer<typeof JobOutcome>;
 
+const SignedDownload = z.strictObject({
+  target: z.string().min(1),
+  url: z.string().url(),
+  size: z.number().int().positive(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+export type SignedDownload = z.infer<typeof SignedDownload>;
+
 export const JobRecord = z.strictObject({
   jobId: z.string().min(1),
   /** Which execution of the job (a retried job runs again under the same id). */
   executionNumber: z.number().int().optional(),
-  document: JobDocumentV1,
-  /** The document's artifact for this device's hardware type. */
-  artifact: JobDocumentV1.shape.artifacts.element,
+  document: JobDocumentV2,
+  /** The image to install, with the length and SHA-256 the verified TUF targets sign. */
+  artifact: SignedDownload,
+  /** A signed delta from the active slot's image, if the job offered one. */
+  delta: SignedDownload.extend({ baseSha256: z.string() }).optional(),
+  /** How the image travels, once decided: a delta that fails falls back to `full`. */
+  transfer: z.enum(['full', 'delta']).optional(),
   /** The furthest stage reached; a restart resumes from here. */
   phase: z.enum(['downloading', 'installing', 'rebooting', 'trial']),
   /** The confirmed slot and version when the job started: where a revert lands. */

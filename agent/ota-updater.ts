@@ -14,13 +14,15 @@
  *    to the job record before the boot state changes, so a crash replays the same outcome.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { access, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type BandwidthPolicy, decideTransfer } from '../functions/domain/bandwidth-policy';
 import { OtaEventV1, type OtaStage } from '../functions/domain/ota-contract';
 import { downloadArtifact, type LinkShaper } from './artifact-download';
 import type { DurabilityOptions } from './atomic-file';
 import { BootSlots, committed, decideBoot, reverted, withTrial } from './boot-slots';
+import { rebuildFromDelta } from './delta-rebuild';
 import { DeviceStateDir, otherSlot, type Slot } from './device-state-dir';
 import type { HealthCheck, HealthVerdict } from './health-check';
 import type { JobExecution } from './iot-jobs-messages';
@@ -28,6 +30,7 @@ import { checkJobDocument } from './job-document';
 import { buildOtaEvent, jobStatusDetails } from './ota-events';
 import { FinishedJobs, type JobOutcome, type JobRecord, JobRecordStore } from './ota-job-record';
 import { OtaOutbox } from './ota-outbox';
+import { installTrustRoot, verifyRelease } from './release-trust';
 
 export interface OtaUpdaterOptions {
   readonly deviceId: string;
@@ -41,6 +44,12 @@ export interface OtaUpdaterOptions {
   readonly allowPlainHttp: boolean;
   readonly durability: DurabilityOptions;
   readonly link?: LinkShaper | undefined;
+  /** The TUF root the device got at registration; installed on first use (a newer one stays). */
+  readonly trustRoot?: unknown;
+  /** The factory image in slot A on first use; by default a few placeholder bytes. */
+  readonly factoryImage?: Uint8Array | undefined;
+  /** The bandwidth policy and link type right now; asked before every download. */
+  readonly bandwidth?: (() => { policy: BandwidthPolicy | undefined; metered: boolean }) | undefined;
   readonly onEvent?: ((event: OtaEventV1) => void) | undefined;
   readonly now: () => number;
   readonly log: (message: string) => void;
@@ -90,6 +99,8 @@ export class OtaUpdater {
       throw new Error(`Firmware version '${options.factoryVersion}' is not a valid version`);
     const dir = new DeviceStateDir(options.stateDir);
     await mkdir(dir.root, { recursive: true });
+    if (options.trustRoot !== undefined && !(await exists(dir.trustRootFile)))
+      await installTrustRoot(dir.trustDir, options.trustRoot);
     const outbox = await OtaOutbox.open(dir.outboxFile, {
       ...options.durability,
       retryDelayMs: Math.max(1, 10_000 * options.timeFactor),
@@ -104,7 +115,7 @@ export class OtaUpdater {
 
   /** Picks the slot to run, spending a trial boot or reverting a trial that never confirmed. */
   async boot(): Promise<RunningFirmware> {
-    let state = await this.#slots.initialize(this.options.factoryVersion);
+    let state = await this.#slots.initialize(this.options.factoryVersion, this.options.factoryImage);
     const record = await this.#jobs.read();
     if (record?.outcome && state.pending !== null) {
       // An outcome was decided but the boot change it implies may not have landed: apply it.
@@ -181,11 +192,28 @@ export class OtaUpdater {
       await this.#reject(session, execution, check.rolloutId, check.reason, firstSeq);
       return 'idle';
     }
+    const verdict = await this.#verify(session, check.document);
+    if (!verdict.ok) {
+      await this.#reject(session, execution, check.document.rolloutId, verdict.reason, firstSeq);
+      return 'idle';
+    }
+    const { image, delta } = verdict;
     const record: JobRecord = {
       jobId: execution.jobId,
       ...(execution.executionNumber === undefined ? {} : { executionNumber: execution.executionNumber }),
       document: check.document,
-      artifact: check.artifact,
+      artifact: { target: image.path, url: image.url, size: image.length, sha256: image.sha256 },
+      ...(delta?.facts.base
+        ? {
+            delta: {
+              target: delta.path,
+              url: delta.url,
+              size: delta.length,
+              sha256: delta.sha256,
+              baseSha256: delta.facts.base.sha256,
+            },
+          }
+        : {}),
       phase: 'downloading',
       fromSlot: session.running.slot,
       fromVersion: session.running.version,
@@ -217,34 +245,29 @@ export class OtaUpdater {
       if (await this.#slots.holdsImage(target, artifact.sha256, artifact.size)) {
         if (record.phase === 'downloading') record = await this.#announce(session, record, 'installing');
       } else {
-        const partial = this.#dir.partialDownload(artifact.sha256);
         if (record.phase === 'downloading') {
-          await this.#removePartials(artifact.sha256);
+          await this.#removePartials(artifact.sha256, record.delta?.sha256);
           record = await this.#announce(session, record, 'downloading', {
-            bytesDownloaded: await sizeOf(partial),
+            bytesDownloaded: await sizeOf(this.#dir.partialDownload(artifact.sha256)),
           });
         }
-        const result = await downloadArtifact({
-          url: artifact.url,
-          size: artifact.size,
-          sha256: artifact.sha256,
-          partialPath: partial,
-          signal: session.signal,
-          link: this.options.link,
-          retryDelayMs: Math.max(1, 1000 * this.options.timeFactor),
-          log: (line) => this.options.log(`job ${record.jobId}: ${line}`),
-        });
+        const fetched = await this.#fetchImage(session, record);
         session.signal.throwIfAborted();
-        if (!result.ok) {
+        if (!fetched.ok) {
           await this.#finish(session, record, {
             stage: 'failed',
             jobStatus: 'FAILED',
-            reason: result.reason,
+            reason: fetched.reason,
           });
           return 'idle';
         }
+        const result = fetched;
+        record = fetched.record;
         if (record.phase === 'downloading')
-          record = await this.#announce(session, record, 'installing', { bytesDownloaded: artifact.size });
+          record = await this.#announce(session, record, 'installing', {
+            bytesDownloaded: fetched.bytesDownloaded,
+            transfer: { mode: record.transfer ?? 'full', imageBytes: artifact.size },
+          });
         await this.#slots.install(target, result.path, {
           version: release.version,
           releaseId: release.releaseId,
@@ -258,6 +281,101 @@ export class OtaUpdater {
     session.signal.throwIfAborted();
     await this.#slots.write(withTrial(await this.#slots.read(), target));
     return 'reboot';
+  }
+
+  /** Verifies the release against the signed metadata before anything is downloaded. */
+  async #verify(session: OtaSession, document: JobRecord['document']) {
+    if (!(await exists(this.#dir.trustRootFile)))
+      return { ok: false as const, reason: 'no-trust-root: this device was registered without a trust root' };
+    const active = await this.#slots.readMeta(session.running.slot);
+    return verifyRelease({
+      trustDir: this.#dir.trustDir,
+      document,
+      hardwareType: this.options.hardwareType,
+      runningVersion: session.running.version,
+      ...(active?.sha256 ? { activeImageSha256: active.sha256 } : {}),
+      now: new Date(this.options.now()),
+      plainHttpHeaders: { 'x-forwarded-proto': 'https' },
+      log: (line) => this.options.log(line),
+    });
+  }
+
+  /**
+   * Gets the verified image into a partial file: when the bandwidth policy lets it, as a delta
+   * rebuilt from the active slot (falling back to the full image on any mismatch), else in full.
+   * Waits while the policy says wait; a byte cap it cannot meet fails the job.
+   */
+  async #fetchImage(
+    session: OtaSession,
+    start: JobRecord,
+  ): Promise<
+    { ok: true; path: string; bytesDownloaded: number; record: JobRecord } | { ok: false; reason: string }
+  > {
+    let record = start;
+    const { artifact } = record;
+    const retryDelayMs = Math.max(1, 1000 * this.options.timeFactor);
+    const log = (line: string) => this.options.log(`job ${record.jobId}: ${line}`);
+    for (;;) {
+      const { policy, metered } = this.options.bandwidth?.() ?? { policy: undefined, metered: false };
+      const delta = record.transfer !== 'full' ? record.delta : undefined;
+      const decision = decideTransfer(policy, {
+        metered,
+        now: new Date(this.options.now()),
+        image: { bytes: artifact.size },
+        delta: delta ? { bytes: delta.size } : undefined,
+      });
+      if (decision.action === 'refuse') return { ok: false, reason: decision.reason };
+      if (decision.action === 'wait') {
+        const untilMs = decision.until
+          ? decision.until.getTime() - this.options.now()
+          : Number.POSITIVE_INFINITY;
+        const pauseMs = Math.max(1, Math.min(untilMs, 60_000) * this.options.timeFactor);
+        log(`waiting (${decision.reason}${decision.until ? ` until ${decision.until.toISOString()}` : ''})`);
+        await sleep(pauseMs, undefined, { signal: session.signal });
+        continue;
+      }
+      if (decision.mode === 'delta' && delta) {
+        if (record.transfer !== 'delta') {
+          record = { ...record, transfer: 'delta' };
+          await this.#jobs.write(record);
+        }
+        const result = await rebuildFromDelta({
+          patch: { url: delta.url, size: delta.size, sha256: delta.sha256 },
+          baseImagePath: this.#dir.slotImage(record.fromSlot),
+          base: { sha256: delta.baseSha256, size: (await this.#slots.readMeta(record.fromSlot))?.size ?? 0 },
+          image: { sha256: artifact.sha256, size: artifact.size },
+          partialPath: this.#dir.partialDownload(delta.sha256),
+          outputPath: this.#dir.partialDownload(artifact.sha256),
+          signal: session.signal,
+          link: this.options.link,
+          retryDelayMs,
+          log,
+        });
+        session.signal.throwIfAborted();
+        if (result.ok)
+          return { ok: true, path: result.path, bytesDownloaded: result.bytesDownloaded, record };
+        log(`delta failed (${result.reason}); falling back to the full image`);
+        record = { ...record, transfer: 'full' };
+        await this.#jobs.write(record);
+        continue;
+      }
+      if (record.transfer !== 'full') {
+        record = { ...record, transfer: 'full' };
+        await this.#jobs.write(record);
+      }
+      const result = await downloadArtifact({
+        url: artifact.url,
+        size: artifact.size,
+        sha256: artifact.sha256,
+        partialPath: this.#dir.partialDownload(artifact.sha256),
+        signal: session.signal,
+        link: this.options.link,
+        retryDelayMs,
+        log,
+      });
+      if (!result.ok) return { ok: false, reason: result.reason };
+      return { ok: true, path: result.path, bytesDownloaded: artifact.size, record };
+    }
   }
 
   async #trial(session: OtaSession, start: JobRecord | undefined): Promise<JobStep> {
@@ -309,7 +427,7 @@ export class OtaUpdater {
     session: OtaSession,
     record: JobRecord,
     stage: 'downloading' | 'installing' | 'rebooting',
-    extra: { bytesDownloaded?: number } = {},
+    extra: { bytesDownloaded?: number; transfer?: OtaEventV1['transfer'] } = {},
   ): Promise<JobRecord> {
     session.signal.throwIfAborted();
     const next: JobRecord = { ...record, phase: stage, nextSeq: record.nextSeq + 1 };
@@ -320,6 +438,7 @@ export class OtaUpdater {
       seq: record.nextSeq,
       at: this.options.now(),
       bytesDownloaded: extra.bytesDownloaded,
+      transfer: extra.transfer,
     });
     await this.outbox.append(
       { kind: 'ota-event', id: event.eventId, event },
@@ -448,6 +567,7 @@ export class OtaUpdater {
       stage: OtaStage;
       reason?: string | undefined;
       bytesDownloaded?: number | undefined;
+      transfer?: OtaEventV1['transfer'] | undefined;
     },
   ): OtaEventV1 {
     return buildOtaEvent({
@@ -462,11 +582,12 @@ export class OtaUpdater {
       at: facts.at,
       reason: facts.reason,
       bytesDownloaded: facts.bytesDownloaded,
+      transfer: facts.transfer,
     });
   }
 
-  /** Deletes partial downloads, except the one for `keepSha256`. */
-  async #removePartials(keepSha256?: string): Promise<void> {
+  /** Deletes partial downloads, except those for `keep` (image and delta of the current job). */
+  async #removePartials(...keep: (string | undefined)[]): Promise<void> {
     let names: string[];
     try {
       names = await readdir(this.#dir.downloadsDir);
@@ -475,7 +596,7 @@ export class OtaUpdater {
     }
     await Promise.all(
       names
-        .filter((name) => name !== `${keepSha256}.part`)
+        .filter((name) => !keep.some((sha256) => sha256 !== undefined && name === `${sha256}.part`))
         .map((name) => rm(join(this.#dir.downloadsDir, name), { force: true })),
     );
   }
@@ -484,6 +605,12 @@ export class OtaUpdater {
 type Decision = Pick<JobOutcome, 'stage' | 'jobStatus' | 'reason' | 'detail'>;
 
 const TRIAL_LOST: Decision = { stage: 'rolled-back', jobStatus: 'FAILED', reason: 'trial-interrupted' };
+
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
 
 async function sizeOf(path: string): Promise<number> {
   try {

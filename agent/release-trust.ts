@@ -87,9 +87,12 @@ export async function verifyRelease(request: VerifyReleaseRequest): Promise<Rele
   const image = await signedTarget(updater, entry.target, entry.url);
   if (!image.ok) return image;
   const facts = image.target.facts;
-  if (facts.kind !== 'image') return refuse(`target-not-signed: ${entry.target} is a ${facts.kind}, not an image`);
+  if (facts.kind !== 'image')
+    return refuse(`target-not-signed: ${entry.target} is a ${facts.kind}, not an image`);
   if (facts.hardwareType !== hardwareType)
-    return refuse(`wrong-hardware-type: ${entry.target} is signed for ${facts.hardwareType}, this device is ${hardwareType}`);
+    return refuse(
+      `wrong-hardware-type: ${entry.target} is signed for ${facts.hardwareType}, this device is ${hardwareType}`,
+    );
   if (facts.releaseId !== document.release.releaseId || facts.version !== document.release.version)
     return refuse(
       `release-mismatch: the job names ${document.release.releaseId} (${document.release.version}), ` +
@@ -102,7 +105,9 @@ export async function verifyRelease(request: VerifyReleaseRequest): Promise<Rele
       ? rollbackTargetPath(document.rolloutId, hardwareType)
       : imageTargetPath(facts.releaseId, hardwareType);
   if (entry.target !== expectedPath)
-    return refuse(`release-mismatch: ${document.operation} of ${facts.releaseId} must use target ${expectedPath}`);
+    return refuse(
+      `release-mismatch: ${document.operation} of ${facts.releaseId} must use target ${expectedPath}`,
+    );
   if (compareVersions(facts.version, request.runningVersion) < 0 && !rollback.ok)
     return refuse(`downgrade-refused: ${facts.version} is older than the running ${request.runningVersion}`);
 
@@ -164,7 +169,9 @@ async function usableDelta(
     facts.image?.sha256 !== image.sha256 ||
     facts.image.length !== image.length
   ) {
-    request.log(`delta ${offered.target} is not a signed delta from ${base} to this image; taking the full image`);
+    request.log(
+      `delta ${offered.target} is not a signed delta from ${base} to this image; taking the full image`,
+    );
     return undefined;
   }
   return delta.target;

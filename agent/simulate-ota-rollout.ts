@@ -6,22 +6,24 @@
  *
  * Prints how long bring-up and the rollout took, memory, and where each fault profile ended.
  */
-import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FleetSimulator } from './fleet-simulator';
 import { InMemoryIotCore } from './in-memory-iot-core';
 import { startLocalArtifactServer } from './local-artifact-server';
+import { LocalReleaseRepository } from './local-release-repository';
 
 const size = Number(process.argv[2] ?? 1000);
 const seed = process.argv[3] ?? 'edgeops';
 const image = Buffer.alloc(256 * 1024, 0x5a);
-const sha256 = createHash('sha256').update(image).digest('hex');
 const rssMb = () => `${Math.round(process.memoryUsage().rss / 1e6)} MB`;
 
 const core = new InMemoryIotCore();
-const server = await startLocalArtifactServer({ 'firmware-2.0.0.bin': image });
+const server = await startLocalArtifactServer();
+const repository = await LocalReleaseRepository.create(server);
+const release = { releaseId: 'rel-2', version: '2.0.0' };
+const signed = await repository.addImage(release, 'rpi4', image);
 const stateDir = await mkdtemp(join(tmpdir(), 'edgeops-sim-'));
 const fleet = new FleetSimulator({
   size,
@@ -33,6 +35,7 @@ const fleet = new FleetSimulator({
     seed,
     allowPlainHttp: true,
     timeFactor: 0.001,
+    trustRoot: repository.root,
     mix: {
       healthy: 0.8,
       'slow-link': 0.05,
@@ -53,17 +56,13 @@ try {
   const deviceIds = fleet.agents.map((agent) => agent.deviceId);
   core.createJob(
     'sim-rollout-w0',
-    {
-      schema: 'edgeops.ota.v1',
+    repository.jobDocument({
       rolloutId: 'sim-rollout',
-      waveIndex: 0,
       operation: 'install',
-      release: { releaseId: 'rel-2', version: '2.0.0' },
-      artifacts: [
-        { hardwareType: 'rpi4', url: server.url('firmware-2.0.0.bin'), size: image.length, sha256 },
-      ],
+      release,
+      artifacts: [{ hardwareType: 'rpi4', target: signed.target, url: signed.url }],
       healthCheckSeconds: 60,
-    },
+    }),
     deviceIds,
   );
   const ended = new Set(['SUCCEEDED', 'FAILED', 'REJECTED']);

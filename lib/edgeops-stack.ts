@@ -9,12 +9,14 @@ import {
 } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { ArtifactStore } from './artifact-store';
+import { BandwidthPolicies } from './bandwidth-policies';
+import { DeltaBuilder } from './delta-builder';
 import { DeviceGateway } from './device-gateway';
 import { FleetStore } from './fleet-store';
 import { OperatorApi } from './operator-api';
 import { OperatorIdentity } from './operator-identity';
 import { ReleaseCatalog } from './release-catalog';
-import { ReleaseSigning } from './release-signing';
+import { ReleaseTrust } from './release-trust';
 import { RolloutOrchestrator } from './rollout-orchestrator';
 
 /** What differs between a local run and a real deployment; nothing else does. */
@@ -57,6 +59,8 @@ export const STAGES: Record<StageConfig['name'], StageConfig> = {
 
 export interface EdgeOpsStackProps extends StackProps {
   readonly stage: StageConfig;
+  /** Online signing key generations, oldest first (lib/release-trust.ts). @default ['1'] */
+  readonly onlineKeyGenerations?: readonly string[];
 }
 
 /** The whole EdgeOps control plane in one stack. */
@@ -72,7 +76,6 @@ export class EdgeOpsStack extends Stack {
 
     const fleet = new FleetStore(this, 'Fleet', { removalPolicy });
     const artifacts = new ArtifactStore(this, 'Artifacts', { removalPolicy });
-    const signing = new ReleaseSigning(this, 'ReleaseSigning', { removalPolicy });
     const identity = new OperatorIdentity(this, 'Operators', {
       requireMfa: props.stage.requireMfa,
       removalPolicy,
@@ -85,17 +88,34 @@ export class EdgeOpsStack extends Stack {
       webAcl: props.stage.webAcl,
       iotResourceLevelPermissions: props.stage.iotResourceLevelPermissions,
     });
+    new BandwidthPolicies(this, 'BandwidthPolicies', {
+      fleet,
+      api,
+      iotResourceLevelPermissions: props.stage.iotResourceLevelPermissions,
+    });
     new ReleaseCatalog(this, 'ReleaseCatalog', {
       fleet,
       bucket: artifacts.bucket,
       api,
       multipartThreshold: props.stage.artifactMultipartThreshold,
     });
+    const trust = new ReleaseTrust(this, 'ReleaseTrust', {
+      fleet,
+      bucket: artifacts.bucket,
+      api,
+      onlineKeyGenerations: props.onlineKeyGenerations,
+      removalPolicy,
+    });
+    trust.grantReadRoot(api.registerDevice);
+    api.registerDevice.addEnvironment('ARTIFACT_BUCKET_NAME', artifacts.bucket.bucketName);
+    const deltas = new DeltaBuilder(this, 'Deltas', { fleet, artifactBucket: artifacts.bucket });
     const rollouts = new RolloutOrchestrator(this, 'Rollouts', {
       fleet,
       artifactBucket: artifacts.bucket,
       api,
       gateway,
+      deltaBuilder: deltas.function,
+      trustPublisher: trust.publisher,
       pollInterval: Duration.seconds(props.stage.rollouts.pollSeconds),
       deviceHealthCheckSeconds: props.stage.rollouts.deviceHealthCheckSeconds,
       iotResourceLevelPermissions: props.stage.iotResourceLevelPermissions,
@@ -107,7 +127,8 @@ export class EdgeOpsStack extends Stack {
       UserPoolClientId: identity.client.userPoolClientId,
       FleetTableName: fleet.table.tableName,
       ArtifactBucketName: artifacts.bucket.bucketName,
-      SigningKeyArn: signing.key.keyArn,
+      OnlineKeyArns: trust.keyArns.join(','),
+      TrustPublisherFunctionName: trust.publisher.functionName,
       DevicePolicyName: gateway.devicePolicyName,
       DeadLetterQueueUrl: gateway.deadLetterQueue.queueUrl,
       RolloutStateMachineArn: rollouts.stateMachine.stateMachineArn,

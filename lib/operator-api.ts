@@ -52,6 +52,8 @@ export interface OperatorApiProps {
  * Each route has its own Lambda and role, so each holds only the permissions its route needs.
  */
 export class OperatorApi extends Construct {
+  /** `POST /devices`; the release trust adds what it needs to hand devices their root. */
+  public readonly registerDevice: EdgeOpsFunction;
   public readonly api: RestApi;
   readonly #methodOptions: MethodOptions;
 
@@ -141,7 +143,8 @@ export class OperatorApi extends Construct {
       handlerFile: 'operator-api/register-device.handler.ts',
       environment: { ...environment, DEVICE_POLICY_NAME: props.devicePolicyName },
     });
-    props.fleet.grantItems(registerDevice, 'PutItem', 'UpdateItem', 'DeleteItem');
+    // GetItem: the site's bandwidth policy, which a new device gets in its shadow.
+    props.fleet.grantItems(registerDevice, 'GetItem', 'PutItem', 'UpdateItem', 'DeleteItem');
     const scoped = props.iotResourceLevelPermissions ?? true;
     registerDevice.addToRolePolicy(
       new PolicyStatement({
@@ -150,6 +153,8 @@ export class OperatorApi extends Construct {
           'iot:DeleteThing',
           'iot:AttachThingPrincipal',
           'iot:DetachThingPrincipal',
+          // The site's bandwidth policy, into the new device's shadow.
+          'iot:UpdateThingShadow',
         ],
         resources: [scoped ? THINGS : '*'],
       }),
@@ -189,6 +194,7 @@ export class OperatorApi extends Construct {
     this.api = api;
     this.addRoute('GET', 'devices', listDevices);
     this.addRoute('POST', 'devices', registerDevice);
+    this.registerDevice = registerDevice;
     this.addRoute('GET', 'devices/{deviceId}', getDevice);
   }
 

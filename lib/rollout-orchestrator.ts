@@ -7,9 +7,12 @@ import {
   Choice,
   Condition,
   DefinitionBody,
+  type IChainable,
   IntegrationPattern,
   JsonPath,
   LogLevel,
+  Map as MapState,
+  Pass,
   StateMachine,
   Succeed,
   TaskInput,
@@ -18,16 +21,22 @@ import {
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { DELTA_PREFIX } from '../functions/domain/delta';
 import type { DeviceGateway } from './device-gateway';
 import { EdgeOpsFunction } from './edgeops-function';
 import type { FleetStore } from './fleet-store';
 import type { OperatorApi } from './operator-api';
+import { TRUST_PREFIX } from './release-trust';
 
 export interface RolloutOrchestratorProps {
   readonly fleet: FleetStore;
   readonly artifactBucket: IBucket;
   readonly api: OperatorApi;
   readonly gateway: DeviceGateway;
+  /** Builds one delta (lib/delta-builder.ts); invoked for each delta a rollout plans. */
+  readonly deltaBuilder: IFunction;
+  /** Signs what a rollout ships before its first wave (lib/release-trust.ts). */
+  readonly trustPublisher: IFunction;
   /** How often a running wave's devices are checked. @default 30 seconds */
   readonly pollInterval?: Duration;
   /** A device that started but has not finished in this time times out. @default 60 minutes */
@@ -65,14 +74,19 @@ export class RolloutOrchestrator extends Construct {
     const stateMachineArn = statesArn(`stateMachine:${stateMachineName}`);
     const executionsArn = statesArn(`execution:${stateMachineName}:*`);
 
-    // AWS IoT assumes this role to presign each device's artifact URL when it hands out a job.
+    // AWS IoT assumes this role to presign each device's image and delta URLs when it hands out
+    // a job. Devices check what they fetch against the signed targets, not against the URL.
     const presignRole = new Role(this, 'PresignRole', {
       assumedBy: new ServicePrincipal('iot.amazonaws.com'),
     });
     presignRole.addToPolicy(
       new PolicyStatement({
         actions: ['s3:GetObject'],
-        resources: [artifactBucket.arnForObjects('artifacts/*')],
+        resources: [
+          artifactBucket.arnForObjects('artifacts/*'),
+          artifactBucket.arnForObjects(`${DELTA_PREFIX}*`),
+          artifactBucket.arnForObjects(`${TRUST_PREFIX}*`),
+        ],
       }),
     );
 
@@ -123,6 +137,8 @@ export class RolloutOrchestrator extends Construct {
     this.stateMachine = this.#defineStateMachine(
       stateMachineName,
       steps,
+      props.deltaBuilder,
+      props.trustPublisher,
       props.pollInterval ?? Duration.seconds(30),
     );
 
@@ -174,10 +190,21 @@ export class RolloutOrchestrator extends Construct {
         },
       );
     }
-    Validations.of(presignRole).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(artifactBucket.node.defaultChild as CfnElement)}.Arn>/artifacts/*]`,
-      reason: 'AWS IoT presigns downloads of any released artifact; artifacts live under artifacts/ only.',
-    });
+    const bucketArn = `<${stack.getLogicalId(artifactBucket.node.defaultChild as CfnElement)}.Arn>`;
+    Validations.of(presignRole).acknowledge(
+      {
+        id: `AwsSolutions-IAM5[Resource::${bucketArn}/artifacts/*]`,
+        reason: 'AWS IoT presigns downloads of any released artifact; artifacts live under artifacts/ only.',
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::${bucketArn}/${DELTA_PREFIX}*]`,
+        reason: 'AWS IoT presigns downloads of any built delta; deltas live under deltas/ only.',
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::${bucketArn}/${TRUST_PREFIX}*]`,
+        reason: 'AWS IoT presigns downloads of the TUF metadata files (versioned names), under tuf/ only.',
+      },
+    );
 
     api.addRoute('POST', 'rollouts/preview', preview);
     api.addRoute('POST', 'rollouts', start);
@@ -189,7 +216,13 @@ export class RolloutOrchestrator extends Construct {
     }
   }
 
-  #defineStateMachine(name: string, steps: IFunction, pollInterval: Duration): StateMachine {
+  #defineStateMachine(
+    name: string,
+    steps: IFunction,
+    deltaBuilder: IFunction,
+    trustPublisher: IFunction,
+    pollInterval: Duration,
+  ): StateMachine {
     const rolloutId = JsonPath.stringAt('$.rolloutId');
     const waveIndex = JsonPath.numberAt('$.next.waveIndex');
     const step = (id: string, payload: Record<string, unknown>, resultPath: string) =>
@@ -260,9 +293,58 @@ export class RolloutOrchestrator extends Construct {
     parkForResume.next(next);
     parkForApproval.next(next);
 
+    // Before the first wave: plan the deltas the rollout's devices can use and build them, two
+    // at a time. Deltas only save bytes, so nothing here can fail the rollout: a plan or build
+    // that fails is recorded in the execution history and its devices take the full image.
+    //
+    // Then sign what the rollout ships (images, the deltas now recorded, a rollback's explicit
+    // downgrade) before any job exists. A refusal (no root yet, a signed path with other bytes)
+    // halts the rollout with the publisher's reason; devices would refuse unsigned targets anyway.
+    const signRollout = new LambdaInvoke(this, 'SignRollout', {
+      lambdaFunction: trustPublisher,
+      payload: TaskInput.fromObject({ action: 'sign-rollout', rolloutId }),
+      payloadResponseOnly: true,
+      resultPath: '$.sign',
+      retryOnServiceExceptions: true,
+    });
+    const unsigned = finish('FinishUnsigned', {
+      outcome: 'halted',
+      reason: JsonPath.format('not signed: {}', JsonPath.stringAt('$.sign.error')),
+    });
+    signRollout.next(
+      new Choice(this, 'Signed').when(Condition.booleanEquals('$.sign.ok', true), next).otherwise(unsigned),
+    );
+    const afterDeltas: IChainable = signRollout;
+    const planDeltas = step('PlanDeltas', { step: 'plan-deltas', rolloutId }, '$.deltas');
+    const buildDelta = new LambdaInvoke(this, 'BuildDelta', {
+      lambdaFunction: deltaBuilder,
+      payloadResponseOnly: true,
+      resultPath: JsonPath.DISCARD,
+      retryOnServiceExceptions: true,
+    });
+    buildDelta.addCatch(
+      new Pass(this, 'DeltaNotBuilt', { comment: 'Devices of this base take the full image.' }),
+      { resultPath: '$.error' },
+    );
+    const buildDeltas = new MapState(this, 'BuildDeltas', {
+      itemsPath: '$.deltas.builds',
+      maxConcurrency: 2,
+      itemSelector: {
+        schema: 'edgeops.build-delta.v1',
+        rolloutId,
+        build: JsonPath.objectAt('$$.Map.Item.Value'),
+      },
+      resultPath: JsonPath.DISCARD,
+    });
+    buildDeltas.itemProcessor(buildDelta);
+    planDeltas.addCatch(afterDeltas, { resultPath: '$.deltaError' });
+    buildDeltas.addCatch(afterDeltas, { resultPath: '$.deltaError' });
+    planDeltas.next(buildDeltas);
+    buildDeltas.next(afterDeltas);
+
     const machine = new StateMachine(this, 'StateMachine', {
       stateMachineName: name,
-      definitionBody: DefinitionBody.fromChainable(next),
+      definitionBody: DefinitionBody.fromChainable(planDeltas),
       tracingEnabled: true,
       logs: {
         destination: new LogGroup(this, 'StateMachineLogs', {
@@ -273,10 +355,19 @@ export class RolloutOrchestrator extends Construct {
         includeExecutionData: true,
       },
     });
+    const logicalId = (fn: IFunction) => Stack.of(this).getLogicalId(fn.node.defaultChild as CfnElement);
     Validations.of(machine).acknowledge(
       {
-        id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(steps.node.defaultChild as CfnElement)}.Arn>:*]`,
+        id: `AwsSolutions-IAM5[Resource::<${logicalId(steps)}.Arn>:*]`,
         reason: 'CDK grants invoking every version and alias of the step function; there is only $LATEST.',
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::<${logicalId(deltaBuilder)}.Arn>:*]`,
+        reason: 'CDK grants invoking every version and alias of the delta builder; there is only $LATEST.',
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::<${logicalId(trustPublisher)}.Arn>:*]`,
+        reason: 'CDK grants invoking every version and alias of the trust publisher; there is only $LATEST.',
       },
       {
         id: 'AwsSolutions-IAM5[Resource::*]',

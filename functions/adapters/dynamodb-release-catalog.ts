@@ -3,6 +3,7 @@ import type { ReleaseCatalog, ReleaseForRollout } from '../ports/release-catalog
 
 interface StoredReleasedArtifact {
   readonly s3Key: string;
+  readonly s3VersionId?: string;
   readonly sha256: string;
   readonly size: number;
 }
@@ -28,6 +29,7 @@ export class DynamoDbReleaseCatalog implements ReleaseCatalog {
         hardwareType,
         bucket: this.artifactBucket,
         key: a.s3Key,
+        ...(a.s3VersionId === undefined ? {} : { versionId: a.s3VersionId }),
         size: a.size,
         sha256: a.sha256,
       })),

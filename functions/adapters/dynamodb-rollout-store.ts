@@ -207,6 +207,14 @@ export class DynamoDbRolloutStore implements RolloutStore {
       values[':reason'] = event.reason;
       sets.push('reason = :reason');
     }
+    if (event.bytesDownloaded !== undefined) {
+      values[':bytes'] = event.bytesDownloaded;
+      sets.push('bytesDownloaded = :bytes');
+    }
+    if (event.transfer !== undefined) {
+      values[':transfer'] = event.transfer;
+      sets.push('transfer = :transfer');
+    }
     return this.#conditionalUpdate({
       Key: executionKey(event.rolloutId, waveIndex, event.deviceId),
       UpdateExpression: `SET ${sets.join(', ')}`,

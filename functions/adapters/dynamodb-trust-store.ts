@@ -1,7 +1,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
-  type DynamoDBDocumentClient,
   DeleteCommand,
+  type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
   QueryCommand,
@@ -54,7 +54,9 @@ export class DynamoDbTrustStore implements TrustStore {
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException)) throw error;
         const existing = error.Item as unknown as TargetEntry | undefined;
-        const old = existing ? { path: entry.path, length: Number(existing.length), sha256: String(existing.sha256) } : undefined;
+        const old = existing
+          ? { path: entry.path, length: Number(existing.length), sha256: String(existing.sha256) }
+          : undefined;
         if (!old || !sameTarget(old as TargetEntry, entry)) throw new TargetConflictError(entry.path);
       }
     }

@@ -63,6 +63,30 @@ export class InMemoryArtifactStorage implements ArtifactStorage {
     return { versionId, body: body() };
   }
 
+  async readBytes(key: string, versionId: string | undefined, maxBytes: number) {
+    const versions = this.#versions.get(key) ?? [];
+    const found = versionId === undefined ? versions.at(-1) : versions.find((v) => v.versionId === versionId);
+    if (!found) return undefined;
+    if (found.bytes.byteLength > maxBytes) {
+      throw new Error(`${key} is ${found.bytes.byteLength} bytes, more than the ${maxBytes} allowed`);
+    }
+    return Buffer.from(found.bytes);
+  }
+
+  async putObject(key: string, bytes: Uint8Array) {
+    return { versionId: this.put(key, Buffer.from(bytes)) };
+  }
+
+  /** Every stored version of `key`, oldest first (tests check what was written). */
+  versionsOf(key: string): readonly { readonly versionId: string; readonly bytes: Uint8Array }[] {
+    return this.#versions.get(key) ?? [];
+  }
+
+  /** Keys with at least one version, in the order first written. */
+  keys(): string[] {
+    return [...this.#versions.keys()];
+  }
+
   /** What a PUT to the presigned URL does: stores a new version. */
   put(key: string, bytes: Uint8Array): string {
     const versionId = randomUUID();

@@ -1,11 +1,17 @@
+import type { BandwidthPolicy } from '../domain/bandwidth-policy';
 import type { ConnectionEvent, Device, DeviceReport } from '../domain/device';
 import { DeviceAlreadyExistsError, DeviceNotFoundError } from '../domain/errors';
+import type { BandwidthPolicyStore } from '../ports/bandwidth-policy-store';
 import type { DevicePage, FleetStore, ListDevicesQuery } from '../ports/fleet-store';
 import { decodeCursor, encodeCursor } from './page-cursor';
 
-/** FleetStore for unit tests and the simulator's offline mode; same semantics as DynamoDbFleetStore. */
-export class InMemoryFleetStore implements FleetStore {
+/**
+ * FleetStore (and the bandwidth policies kept next to devices) for unit tests and the simulator's
+ * offline mode; same semantics as DynamoDbFleetStore and DynamoDbBandwidthPolicyStore.
+ */
+export class InMemoryFleetStore implements FleetStore, BandwidthPolicyStore {
   readonly #devices = new Map<string, Device>();
+  readonly #sitePolicies = new Map<string, BandwidthPolicy>();
 
   async createDevice(device: Device): Promise<void> {
     if (this.#devices.has(device.deviceId)) throw new DeviceAlreadyExistsError(device.deviceId);
@@ -64,5 +70,22 @@ export class InMemoryFleetStore implements FleetStore {
     if (device.connection.changedAt !== undefined && device.connection.changedAt >= at) return false;
     this.#devices.set(event.deviceId, { ...device, connection: { state: event.state, changedAt: at } });
     return true;
+  }
+
+  async setDevicePolicy(deviceId: string, policy: BandwidthPolicy | undefined): Promise<boolean> {
+    const device = this.#devices.get(deviceId);
+    if (device?.status !== 'registered') return false;
+    const { bandwidthPolicy: _old, ...rest } = device;
+    this.#devices.set(deviceId, policy ? { ...rest, bandwidthPolicy: policy } : rest);
+    return true;
+  }
+
+  async getSitePolicy(site: string): Promise<BandwidthPolicy | undefined> {
+    return this.#sitePolicies.get(site);
+  }
+
+  async setSitePolicy(site: string, policy: BandwidthPolicy | undefined): Promise<void> {
+    if (policy) this.#sitePolicies.set(site, policy);
+    else this.#sitePolicies.delete(site);
   }
 }

@@ -81,6 +81,8 @@ export class InMemoryRolloutStore implements RolloutStore {
       lastSeq: event.seq,
       ...(event.stage === 'healthy' ? { healthySince: new Date(event.at).toISOString() } : {}),
       ...(event.reason ? { reason: event.reason } : {}),
+      ...(event.bytesDownloaded === undefined ? {} : { bytesDownloaded: event.bytesDownloaded }),
+      ...(event.transfer === undefined ? {} : { transfer: event.transfer }),
     });
     return true;
   }

@@ -9,7 +9,7 @@ import {
   ResourceAlreadyExistsException,
   ResourceNotFoundException,
 } from '@aws-sdk/client-iot';
-import type { JobDocumentV1 } from '../domain/ota-contract';
+import type { JobDocumentV2 } from '../domain/ota-contract';
 import type { JobExecutionStatus } from '../domain/rollout';
 import type { JobDispatcher } from '../ports/job-dispatcher';
 
@@ -36,7 +36,7 @@ export class IotJobDispatcher implements JobDispatcher {
     private readonly settings: IotJobSettings,
   ) {}
 
-  async startJob(jobId: string, deviceIds: readonly string[], document: JobDocumentV1): Promise<void> {
+  async startJob(jobId: string, deviceIds: readonly string[], document: JobDocumentV2): Promise<void> {
     const groupName = `edgeops-${jobId}`;
     let groupArn: string | undefined;
     try {
@@ -109,15 +109,26 @@ export class IotJobDispatcher implements JobDispatcher {
   }
 }
 
-/** `s3://bucket/key` → `${aws:iot:s3-presigned-url:https://s3.amazonaws.com/bucket/key}`. */
-export function withPresignPlaceholders(document: JobDocumentV1): unknown {
+/**
+ * Every `s3://bucket/key` location in the document (images, deltas, TUF metadata) becomes
+ * `${aws:iot:s3-presigned-url:https://s3.amazonaws.com/bucket/key}`; other URLs stay as they are.
+ */
+export function withPresignPlaceholders(document: JobDocumentV2): JobDocumentV2 {
+  const presign = (url: string) => {
+    const match = /^s3:\/\/([^/]+)\/(.+)$/.exec(url);
+    return match ? `\${aws:iot:s3-presigned-url:https://s3.amazonaws.com/${match[1]}/${match[2]}}` : url;
+  };
   return {
     ...document,
-    artifacts: document.artifacts.map((a) => {
-      const match = /^s3:\/\/([^/]+)\/(.+)$/.exec(a.url);
-      return match
-        ? { ...a, url: `\${aws:iot:s3-presigned-url:https://s3.amazonaws.com/${match[1]}/${match[2]}}` }
-        : a;
-    }),
+    trust: {
+      metadata: Object.fromEntries(
+        Object.entries(document.trust.metadata).map(([name, url]) => [name, presign(url)]),
+      ),
+    },
+    artifacts: document.artifacts.map((a) => ({
+      ...a,
+      url: presign(a.url),
+      deltas: a.deltas.map((d) => ({ ...d, url: presign(d.url) })),
+    })),
   };
 }

@@ -22,7 +22,11 @@ export class KmsMetadataSigner implements MetadataSigner {
     const pem = createPublicKey({ key: Buffer.from(response.PublicKey), format: 'der', type: 'spki' })
       .export({ type: 'spki', format: 'pem' })
       .toString();
-    const publicKey: TufPublicKey = { keytype: 'ecdsa', scheme: 'ecdsa-sha2-nistp256', keyval: { public: pem } };
+    const publicKey: TufPublicKey = {
+      keytype: 'ecdsa',
+      scheme: 'ecdsa-sha2-nistp256',
+      keyval: { public: pem },
+    };
     return new KmsMetadataSigner(kms, kmsKeyArn, publicKey, keyIdOf(publicKey));
   }
 

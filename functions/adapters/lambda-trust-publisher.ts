@@ -18,7 +18,8 @@ export class LambdaTrustPublisher implements TrustPublisher {
       }),
     );
     const body = response.Payload ? new TextDecoder().decode(response.Payload) : '';
-    if (response.FunctionError) throw new Error(`Trust publisher failed (${response.FunctionError}): ${body.slice(0, 500)}`);
+    if (response.FunctionError)
+      throw new Error(`Trust publisher failed (${response.FunctionError}): ${body.slice(0, 500)}`);
     return JSON.parse(body) as TrustResponseV1;
   }
 }

@@ -2,6 +2,7 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
+  type GetObjectCommandOutput,
   ListObjectsV2Command,
   NoSuchKey,
   NoSuchUpload,
@@ -13,6 +14,9 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ValidationError } from '../domain/errors';
 import type { ArtifactStorage, StoredObject, UploadedPart } from '../ports/artifact-storage';
+
+/** What S3 answers for a key or version it does not have (to a role that may list the bucket). */
+const MISSING = new Set(['NoSuchKey', 'NoSuchVersion', 'NotFound']);
 
 /** What S3 answers when the listed parts cannot make the object. */
 const REFUSED_PARTS = new Set(['InvalidPart', 'InvalidPartOrder', 'EntityTooSmall']);
@@ -96,5 +100,48 @@ export class S3ArtifactStorage implements ArtifactStorage {
       if (error instanceof NoSuchKey) return undefined;
       throw error;
     }
+  }
+
+  async readBytes(key: string, versionId: string | undefined, maxBytes: number): Promise<Buffer | undefined> {
+    let response: GetObjectCommandOutput;
+    try {
+      response = await this.s3.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          ...(versionId ? { VersionId: versionId } : {}),
+        }),
+      );
+    } catch (error) {
+      if (error instanceof S3ServiceException && MISSING.has(error.name)) return undefined;
+      throw error;
+    }
+    const body = response.Body as (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
+    const length = response.ContentLength;
+    if (!body || length === undefined) throw new Error(`S3 returned no body or length for ${key}`);
+    if (length > maxBytes) {
+      body.destroy?.();
+      throw new Error(`${key} is ${length} bytes, more than the ${maxBytes} allowed`);
+    }
+    // One buffer of the announced length, filled in place: no second copy of a large object.
+    const bytes = Buffer.allocUnsafe(length);
+    let offset = 0;
+    for await (const chunk of body) {
+      if (offset + chunk.byteLength > length) {
+        body.destroy?.();
+        throw new Error(`${key} sent more than the ${length} bytes announced`);
+      }
+      bytes.set(chunk, offset);
+      offset += chunk.byteLength;
+    }
+    if (offset !== length) throw new Error(`${key} ended after ${offset} of ${length} bytes`);
+    return bytes;
+  }
+
+  async putObject(key: string, bytes: Uint8Array): Promise<{ readonly versionId: string | undefined }> {
+    const { VersionId } = await this.s3.send(
+      new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: bytes, ContentLength: bytes.byteLength }),
+    );
+    return { versionId: VersionId };
   }
 }

@@ -28,7 +28,9 @@ export class S3TrustFiles implements TrustFiles {
 
   async get(name: string): Promise<Buffer | undefined> {
     try {
-      const response = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: `${TRUST_PREFIX}${name}` }));
+      const response = await this.s3.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: `${TRUST_PREFIX}${name}` }),
+      );
       return response.Body ? Buffer.from(await response.Body.transformToByteArray()) : undefined;
     } catch (error) {
       if (error instanceof NoSuchKey) return undefined;

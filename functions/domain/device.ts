@@ -1,3 +1,5 @@
+import type { BandwidthPolicy } from './bandwidth-policy';
+
 /**
  * A device as the control plane knows it. The device id is also its AWS IoT thing name,
  * its MQTT client id, and the value its IoT policy is scoped by.
@@ -21,6 +23,8 @@ export interface Device extends DeviceProfile {
   readonly reportedShadowVersion?: number;
   readonly lastReportAt?: string;
   readonly connection: { readonly state: ConnectionState; readonly changedAt?: string };
+  /** The device's own bandwidth policy; without one it follows its site's (if the site has one). */
+  readonly bandwidthPolicy?: BandwidthPolicy;
 }
 
 /**

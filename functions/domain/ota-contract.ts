@@ -68,7 +68,9 @@ export const SignedTargetFacts = z.strictObject({
   base: z.strictObject({ sha256, length: z.number().int().positive() }).optional(),
   image: z.strictObject({ sha256, length: z.number().int().positive() }).optional(),
   /** Present only on `rollback/...` targets: the downgrade this rollout may make, until when. */
-  rollback: z.strictObject({ rolloutId: z.string().min(1).max(64), notAfter: z.string().datetime() }).optional(),
+  rollback: z
+    .strictObject({ rolloutId: z.string().min(1).max(64), notAfter: z.string().datetime() })
+    .optional(),
 });
 export type SignedTargetFacts = z.infer<typeof SignedTargetFacts>;
 

@@ -104,6 +104,10 @@ export interface DeviceExecution {
   readonly healthySince?: string;
   readonly reason?: string;
   readonly lastSeq: number;
+  /** Bytes the device fetched for this update so far (image or delta), as it last reported. */
+  readonly bytesDownloaded?: number;
+  /** How the image came, in full or as a delta, and the full image's size, as last reported. */
+  readonly transfer?: { readonly mode: 'full' | 'delta'; readonly imageBytes: number };
 }
 
 export type DeviceOutcome = 'success' | 'failure' | 'in-flight';

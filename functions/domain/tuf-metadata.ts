@@ -20,7 +20,7 @@ import { canonicalize } from '@tufjs/canonical-json';
 import { Metadata, MetaFile, Root, Signature, Snapshot, TargetFile, Targets, Timestamp } from '@tufjs/models';
 import { type SignedTargetFacts, TUF_METADATA_FILE } from './ota-contract';
 
-export { Metadata, Root };
+export { Metadata, Root, Timestamp };
 
 export const TUF_SPEC_VERSION = '1.0.31';
 export const ONLINE_ROLES = ['targets', 'snapshot', 'timestamp'] as const;
@@ -97,7 +97,11 @@ export interface RepositoryVersions {
 
 export interface PublishedMetadata {
   readonly versions: RepositoryVersions;
-  readonly files: { readonly 'targets.json': Buffer; readonly 'snapshot.json': Buffer; readonly 'timestamp.json': Buffer };
+  readonly files: {
+    readonly 'targets.json': Buffer;
+    readonly 'snapshot.json': Buffer;
+    readonly 'timestamp.json': Buffer;
+  };
   readonly timestampExpires: string;
 }
 
@@ -165,7 +169,11 @@ export async function publishMetadata(input: {
   );
   return {
     versions,
-    files: { 'targets.json': targetsBytes, 'snapshot.json': snapshotBytes, 'timestamp.json': serialize(timestamp) },
+    files: {
+      'targets.json': targetsBytes,
+      'snapshot.json': snapshotBytes,
+      'timestamp.json': serialize(timestamp),
+    },
     timestampExpires,
   };
 }
@@ -214,7 +222,8 @@ export function checkRootUpdate(
   const expected = (current?.signed.version ?? 0) + 1;
   if (next.signed.version !== expected)
     throw new TrustError(`root version must be ${expected}, got ${next.signed.version}`);
-  if (next.signed.isExpired(now)) throw new TrustError(`root v${next.signed.version} expired ${next.signed.expires}`);
+  if (next.signed.isExpired(now))
+    throw new TrustError(`root v${next.signed.version} expired ${next.signed.expires}`);
   if (next.signed.consistentSnapshot)
     throw new TrustError('consistent_snapshot must be false: job documents carry unversioned metadata names');
   try {

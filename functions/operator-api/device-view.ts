@@ -12,5 +12,7 @@ export function deviceView(device: Device) {
     firmwareVersion: device.firmwareVersion ?? null,
     lastSeenAt: lastSeenAt(device) ?? null,
     connection: { state: device.connection.state, changedAt: device.connection.changedAt ?? null },
+    /** The device's own; its site's (if any) applies when this is null. */
+    bandwidthPolicy: device.bandwidthPolicy ?? null,
   };
 }

@@ -1,25 +1,40 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { DynamoDbBandwidthPolicyStore } from '../adapters/dynamodb-bandwidth-policy-store';
 import { DynamoDbFleetStore } from '../adapters/dynamodb-fleet-store';
+import { DynamoDbTrustStore } from '../adapters/dynamodb-trust-store';
 import { IotDeviceIdentityProvider } from '../adapters/iot-device-identity';
+import { IotDeviceShadow } from '../adapters/iot-device-shadow';
+import { S3TrustFiles } from '../adapters/s3-trust-files';
 import { systemClock } from '../ports/clock';
-import { dynamoDb, iot } from '../shared/clients';
+import { dynamoDb, iot, iotDataPlane, s3 } from '../shared/clients';
 import { requireEnv } from '../shared/env';
 import { logger } from '../shared/observability';
 import { parseJsonBody } from '../shared/parse';
 import { makeRegisterDevice } from '../use-cases/register-device';
+import { makeGetTrustRoot } from '../use-cases/trust/publish-trust';
 import { deviceView } from './device-view';
 import { httpErrors, json, requireRole } from './http';
 import { RegisterDeviceRequest } from './schemas';
 
+const tableName = requireEnv('FLEET_TABLE_NAME');
 const registerDevice = makeRegisterDevice({
-  fleetStore: new DynamoDbFleetStore(dynamoDb, requireEnv('FLEET_TABLE_NAME')),
+  fleetStore: new DynamoDbFleetStore(dynamoDb, tableName),
   identity: new IotDeviceIdentityProvider(iot, requireEnv('DEVICE_POLICY_NAME')),
   clock: systemClock,
+  policies: new DynamoDbBandwidthPolicyStore(dynamoDb, tableName),
+  shadow: new IotDeviceShadow(iotDataPlane),
+});
+const trustRoot = makeGetTrustRoot({
+  store: new DynamoDbTrustStore(dynamoDb, tableName),
+  files: new S3TrustFiles(s3, requireEnv('ARTIFACT_BUCKET_NAME')),
 });
 
-/** `POST /devices`: the response carries the device's private key; it is not stored anywhere. */
+/**
+ * `POST /devices`: the response carries the device's private key (it is not stored anywhere) and
+ * the newest TUF root, which the device trusts from then on (absent before the root ceremony).
+ */
 export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
   .use(injectLambdaContext(logger))
   .use(httpErrors())
@@ -27,6 +42,7 @@ export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
   .handler(async (event) => {
     const request = parseJsonBody(RegisterDeviceRequest, event.body, event.isBase64Encoded);
     const { device, credentials, mqttEndpoint } = await registerDevice(request);
+    const root = await trustRoot();
     logger.info('Device registered', { deviceId: device.deviceId, certificateId: credentials.certificateId });
     return json(201, {
       device: deviceView(device),
@@ -36,5 +52,6 @@ export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
         privateKey: credentials.privateKey,
       },
       mqtt: { endpoint: mqttEndpoint, clientId: device.deviceId },
+      ...(root === undefined ? {} : { trustRoot: root }),
     });
   });

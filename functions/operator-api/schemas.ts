@@ -27,3 +27,6 @@ export const ListDevicesQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(25),
   cursor: z.string().max(2048).optional(),
 });
+
+/** Path of `PUT|DELETE /sites/{site}/bandwidth-policy`. */
+export const SitePath = z.object({ site: label('site') });

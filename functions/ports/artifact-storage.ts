@@ -30,4 +30,12 @@ export interface ArtifactStorage {
   exists(key: string): Promise<boolean>;
   /** Streams the current version of the object; undefined when there is none. */
   read(key: string): Promise<StoredObject | undefined>;
+  /**
+   * Reads one version of an object (the current one without `versionId`) whole into memory;
+   * undefined when there is no such object or version. Throws, having read no more, when the
+   * object is larger than `maxBytes`.
+   */
+  readBytes(key: string, versionId: string | undefined, maxBytes: number): Promise<Buffer | undefined>;
+  /** Stores `bytes` at `key` (a new version in a versioned bucket) and returns its version id. */
+  putObject(key: string, bytes: Uint8Array): Promise<{ readonly versionId: string | undefined }>;
 }

@@ -4,6 +4,8 @@ export interface ReleaseArtifact {
   /** Where the image lives, for the job document's presigned URL. */
   readonly bucket: string;
   readonly key: string;
+  /** The object version the release pinned (deltas read exactly it). */
+  readonly versionId?: string;
   readonly size: number;
   readonly sha256: string;
 }

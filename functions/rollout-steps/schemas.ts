@@ -5,6 +5,7 @@ const waveIndex = z.number().int().min(0).max(99);
 
 /** What the rollout state machine sends the steps function (V1); each state names its step. */
 export const StepRequest = z.discriminatedUnion('step', [
+  z.object({ step: z.literal('plan-deltas'), rolloutId }),
   z.object({ step: z.literal('next'), rolloutId }),
   z.object({ step: z.literal('start-wave'), rolloutId, waveIndex }),
   z.object({ step: z.literal('check-wave'), rolloutId, waveIndex, phase: z.enum(['progress', 'gate']) }),

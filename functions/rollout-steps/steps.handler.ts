@@ -3,7 +3,17 @@ import middy from '@middy/core';
 import { requireEnv } from '../shared/env';
 import { logger } from '../shared/observability';
 import { parseInput } from '../shared/parse';
-import { clock, jobs, orchestrator, releases, rollbackRollout, rollouts } from '../shared/rollout-ports';
+import {
+  clock,
+  deltas,
+  jobs,
+  orchestrator,
+  releases,
+  rollbackRollout,
+  rollouts,
+  trustRepository,
+} from '../shared/rollout-ports';
+import { makePlanDeltas } from '../use-cases/rollouts/plan-deltas';
 import {
   makeCheckWave,
   makeFinishRollout,
@@ -26,12 +36,21 @@ export const handler = middy<unknown, unknown>()
     const request = parseInput(StepRequest, event, 'step request');
     logger.appendKeys({ rolloutId: request.rolloutId, step: request.step });
     switch (request.step) {
+      case 'plan-deltas': {
+        const plan = await makePlanDeltas({ rollouts: rollouts(), releases: releases(), deltas: deltas() })(
+          request.rolloutId,
+        );
+        logger.info('Deltas planned', { builds: plan.builds.length });
+        return plan;
+      }
       case 'next':
         return makeNextStep({ rollouts: rollouts() })(request.rolloutId);
       case 'start-wave':
         return makeStartWave({
           rollouts: rollouts(),
           releases: releases(),
+          deltas: deltas(),
+          trust: trustRepository(),
           jobs: jobs(),
           clock,
           settings: { healthCheckSeconds },

@@ -2,16 +2,19 @@
  * The rollout adapters, each made on first use from its environment variables, so a Lambda
  * needs (and is granted) only the ones it uses; a missing variable fails with its name.
  */
+import { DynamoDbDeltaStore } from '../adapters/dynamodb-delta-store';
 import { DynamoDbReleaseCatalog } from '../adapters/dynamodb-release-catalog';
 import { DynamoDbRolloutStore } from '../adapters/dynamodb-rollout-store';
+import { DynamoDbTrustStore } from '../adapters/dynamodb-trust-store';
 import { FleetTargetResolver } from '../adapters/fleet-target-resolver';
 import { IotJobDispatcher } from '../adapters/iot-job-dispatcher';
+import { S3TrustFiles } from '../adapters/s3-trust-files';
 import { SfnRolloutOrchestrator } from '../adapters/sfn-rollout-orchestrator';
 import { systemClock } from '../ports/clock';
 import { makePlanRollout } from '../use-cases/rollouts/plan-rollout';
 import { makeRollbackRollout } from '../use-cases/rollouts/rollback-rollout';
 import { makeStartRollout } from '../use-cases/rollouts/start-rollout';
-import { dynamoDb, iot, sfn } from './clients';
+import { dynamoDb, iot, s3, sfn } from './clients';
 import { requireEnv } from './env';
 
 const once = <T>(make: () => T) => {
@@ -27,6 +30,12 @@ export const releases = once(
   () =>
     new DynamoDbReleaseCatalog(dynamoDb, requireEnv('FLEET_TABLE_NAME'), requireEnv('ARTIFACT_BUCKET_NAME')),
 );
+/** The trust repository's bookkeeping and the locations of its files (read only here). */
+export const trustRepository = once(() => ({
+  store: new DynamoDbTrustStore(dynamoDb, requireEnv('FLEET_TABLE_NAME')),
+  files: new S3TrustFiles(s3, requireEnv('ARTIFACT_BUCKET_NAME')),
+}));
+export const deltas = once(() => new DynamoDbDeltaStore(dynamoDb, requireEnv('FLEET_TABLE_NAME')));
 export const targets = once(() => new FleetTargetResolver(dynamoDb, requireEnv('FLEET_TABLE_NAME'), iot));
 export const orchestrator = once(
   () => new SfnRolloutOrchestrator(sfn, requireEnv('ROLLOUT_STATE_MACHINE_ARN')),

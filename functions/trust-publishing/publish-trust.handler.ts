@@ -3,8 +3,9 @@
  * policy names its role). It signs only what the catalog holds: images sealed by the backend,
  * deltas it built, rollbacks an operator started.
  */
-import { KMSClient } from '@aws-sdk/client-kms';
+
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { KMSClient } from '@aws-sdk/client-kms';
 import middy from '@middy/core';
 import { DynamoDbTrustStore } from '../adapters/dynamodb-trust-store';
 import { KmsMetadataSigner } from '../adapters/kms-metadata-signer';
@@ -76,6 +77,10 @@ async function run(request: TrustRequestV1): Promise<unknown> {
     case 'set-root':
       return publish({ kind: 'root', root: request.root });
     case 'online-keys':
-      return (await onlineSigners()).map((s) => ({ keyId: s.keyId, kmsKeyArn: s.kmsKeyArn, publicKey: s.publicKey }));
+      return (await onlineSigners()).map((s) => ({
+        keyId: s.keyId,
+        kmsKeyArn: s.kmsKeyArn,
+        publicKey: s.publicKey,
+      }));
   }
 }

@@ -14,7 +14,8 @@ export interface StackOutputs {
   readonly UserPoolClientId: string;
   readonly FleetTableName: string;
   readonly ArtifactBucketName: string;
-  readonly SigningKeyArn: string;
+  readonly OnlineKeyArns: string;
+  readonly TrustPublisherFunctionName: string;
   readonly DevicePolicyName: string;
   readonly DeadLetterQueueUrl: string;
 }
@@ -50,7 +51,16 @@ export function localApiUrl(apiUrl: string, endpoint: string): string {
 
 export async function deployStack(
   aws: LocalAws,
-  { stackName = 'EdgeOps', log = console.log }: { stackName?: string; log?: (line: string) => void } = {},
+  {
+    stackName = 'EdgeOps',
+    log = console.log,
+    context = {},
+  }: {
+    stackName?: string;
+    log?: (line: string) => void;
+    /** More CDK context (`-c key=value`), e.g. `onlineKeyGenerations: '1,2'`. */
+    context?: Record<string, string>;
+  } = {},
 ): Promise<DeployedStack> {
   const cdk = join(PROJECT_DIR, 'node_modules', '.bin', 'cdk');
   const env = localAwsEnv(aws);
@@ -63,6 +73,7 @@ export async function deployStack(
     'stage=local',
     '-c',
     `stackName=${stackName}`,
+    ...Object.entries(context).flatMap(([key, value]) => ['-c', `${key}=${value}`]),
     '--output',
     outDir,
     '--no-notices',

@@ -11,9 +11,11 @@ import type { FaultMix } from '../../agent/fault-profiles';
 import { FleetSimulator } from '../../agent/fleet-simulator';
 import { OperatorApiClient } from '../../agent/operator-api-client';
 import { type DeployedStack, deployStack } from './deploy';
+import { firmwareImage } from './firmware-images';
 import { type LocalAws, localClientConfig, RUNTIME_DIR, type StartOptions, startLocalAws } from './ministack';
 import { createOperator } from './operators';
 import { publishRelease } from './releases';
+import { setUpReleaseTrust } from './trust';
 
 export const FLEET_HARDWARE = ['rpi4', 'jetson-nano'] as const;
 
@@ -56,9 +58,11 @@ export async function bringUpLocalEdgeOps(options: {
     writeFileSync(join(RUNTIME_DIR, 'operator.json'), JSON.stringify(admin, null, 2), { mode: 0o600 });
     const api = new OperatorApiClient(stack.apiUrl, admin.idToken);
 
+    log("Root ceremony: three root keys, threshold two, and the stack's online keys ...");
+    await setUpReleaseTrust(api);
     log('Publishing releases 1.0.0 and 1.1.0 ...');
-    await publishRelease(api, '1.0.0', FLEET_HARDWARE);
-    await publishRelease(api, '1.1.0', FLEET_HARDWARE);
+    await publishRelease(api, '1.0.0', FLEET_HARDWARE, (hw) => firmwareImage(hw, '1.0.0'));
+    await publishRelease(api, '1.1.0', FLEET_HARDWARE, (hw) => firmwareImage(hw, '1.1.0'));
 
     const ca = await (await fetch(`${aws.endpoint}/_ministack/iot/ca.pem`)).text();
     const stateDir = join(RUNTIME_DIR, 'fleet-state');
@@ -75,6 +79,8 @@ export async function bringUpLocalEdgeOps(options: {
         stateDir,
         ...(options.faultMix ? { mix: options.faultMix } : {}),
         timeFactor: options.timeFactor ?? 0.2,
+        // Devices run release 1.0.0's image, so a rollout to 1.1.0 can ship them deltas.
+        factoryImage: (hw) => firmwareImage(hw, '1.0.0'),
         // Local AWS serves presigned URLs over plain http.
         allowPlainHttp: true,
       },

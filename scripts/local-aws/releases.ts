@@ -6,20 +6,20 @@ import type { OperatorApiClient } from '../../agent/operator-api-client';
 const LOCAL_TLS = { headers: { 'x-forwarded-proto': 'https' } };
 
 /**
- * One small made-up firmware image per hardware type, released as `version` (`rel-<version>`).
- * Does nothing if that release exists already.
+ * One firmware image per hardware type (by default small random bytes), released as `version`
+ * (`rel-<version>`). Does nothing if that release exists already.
  */
 export async function publishRelease(
   api: OperatorApiClient,
   version: string,
   hardwareTypes: readonly string[],
-  imageBytes = 48 * 1024,
+  imageFor: (hardwareType: string) => Uint8Array = () => randomBytes(48 * 1024),
 ): Promise<string> {
   const releaseId = `rel-${version}`;
   if ((await api.request('GET', `releases/${releaseId}`)).status === 200) return releaseId;
   const artifactIds: string[] = [];
   for (const hardwareType of hardwareTypes) {
-    const bytes = randomBytes(imageBytes);
+    const bytes = imageFor(hardwareType);
     const created = await api.createArtifact({ kind: 'firmware', hardwareType, version, size: bytes.length });
     const parts = await api.uploadArtifactBytes(created.upload, bytes, LOCAL_TLS);
     await api.completeArtifactUpload(created.artifact.artifactId, parts);

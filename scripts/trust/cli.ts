@@ -39,12 +39,17 @@ const need = (name: string, value: string | undefined) => {
 };
 const expires = new Date(Date.now() + Number(values['expires-days']) * 86_400_000);
 const api = () =>
-  new OperatorApiClient(need('EDGEOPS_API_URL (env)', process.env.EDGEOPS_API_URL), process.env.EDGEOPS_TOKEN);
+  new OperatorApiClient(
+    need('EDGEOPS_API_URL (env)', process.env.EDGEOPS_API_URL),
+    process.env.EDGEOPS_TOKEN,
+  );
 
 switch (command) {
   case 'keygen': {
     const keys = await generateRootKeys(need('dir', values.dir), Number(values.count));
-    console.log(`Wrote ${keys.length} root keys to ${values.dir}:\n${keys.map((k) => `  ${k.keyId}`).join('\n')}`);
+    console.log(
+      `Wrote ${keys.length} root keys to ${values.dir}:\n${keys.map((k) => `  ${k.keyId}`).join('\n')}`,
+    );
     break;
   }
   case 'init': {
@@ -63,9 +68,12 @@ switch (command) {
     const previous = await currentRoot(api());
     if (!previous) throw new Error('No root yet: run init first');
     const oldKeys = await loadRootKeys(need('dir', values.dir));
-    const newKeys = command === 'rotate-root' ? await loadRootKeys(need('new-dir', values['new-dir'])) : oldKeys;
+    const newKeys =
+      command === 'rotate-root' ? await loadRootKeys(need('new-dir', values['new-dir'])) : oldKeys;
     const threshold =
-      command === 'rotate-root' ? Number(need('threshold', values.threshold)) : previous.signed.roles.root?.threshold ?? 1;
+      command === 'rotate-root'
+        ? Number(need('threshold', values.threshold))
+        : (previous.signed.roles.root?.threshold ?? 1);
     const wanted = values.online?.split(',');
     const online = (await onlineKeys(api())).filter((k) => !wanted || wanted.includes(k.keyId));
     const root = await nextRoot({
@@ -80,6 +88,8 @@ switch (command) {
     break;
   }
   default:
-    console.error('usage: npm run trust -- keygen | init | rotate-root | rotate-online (see scripts/trust/cli.ts)');
+    console.error(
+      'usage: npm run trust -- keygen | init | rotate-root | rotate-online (see scripts/trust/cli.ts)',
+    );
     process.exit(2);
 }

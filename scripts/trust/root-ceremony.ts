@@ -41,7 +41,9 @@ export async function generateRootKeys(dir: string, count: number): Promise<Loca
 export async function loadRootKeys(dir: string): Promise<LocalKeySigner[]> {
   const names = (await readdir(dir)).filter((name) => name.endsWith('.pem')).sort();
   if (names.length === 0) throw new Error(`No root keys (*.pem) in ${dir}`);
-  return Promise.all(names.map(async (name) => LocalKeySigner.fromPem(await readFile(join(dir, name), 'utf8'))));
+  return Promise.all(
+    names.map(async (name) => LocalKeySigner.fromPem(await readFile(join(dir, name), 'utf8'))),
+  );
 }
 
 export async function onlineKeys(api: OperatorApiClient): Promise<OnlineKey[]> {

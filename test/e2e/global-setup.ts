@@ -6,11 +6,13 @@
 import { join } from 'node:path';
 import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
 import type { TestProject } from 'vitest/node';
+import { OperatorApiClient } from '../../agent/operator-api-client';
 import type { OperatorRole } from '../../functions/domain/operator-role';
 import { deployStack, type StackOutputs } from '../../scripts/local-aws/deploy';
 import { saveLambdaProblems } from '../../scripts/local-aws/lambda-logs';
 import { localClientConfig, RUNTIME_DIR, startLocalAws } from '../../scripts/local-aws/ministack';
 import { createOperator } from '../../scripts/local-aws/operators';
+import { setUpReleaseTrust } from '../../scripts/local-aws/trust';
 
 export interface E2eContext {
   readonly endpoint: string;
@@ -19,6 +21,8 @@ export interface E2eContext {
   readonly outputs: StackOutputs;
   /** ID tokens by role; `none` belongs to a user in no group. */
   readonly tokens: Record<OperatorRole | 'none', string>;
+  /** The root ceremony's keys (root v1 names the first online key generation only). */
+  readonly trust: { readonly rootKeysDir: string };
 }
 
 declare module 'vitest' {
@@ -31,7 +35,8 @@ export default async function setup(project: TestProject) {
   const started = Date.now();
   const aws = await startLocalAws({ waitScale: 0 });
   try {
-    const stack = await deployStack(aws, { log: () => {} });
+    // Two online key generations, so the rotation test can move from the first to the second.
+    const stack = await deployStack(aws, { log: () => {}, context: { onlineKeyGenerations: '1,2' } });
     const cognito = new CognitoIdentityProviderClient(localClientConfig(aws));
     const tokens = {} as Record<OperatorRole | 'none', string>;
     for (const role of ['viewer', 'operator', 'admin', 'none'] as const) {
@@ -39,6 +44,9 @@ export default async function setup(project: TestProject) {
         await createOperator(stack.outputs, `e2e-${role}`, role === 'none' ? undefined : role, cognito)
       ).idToken;
     }
+    const trust = await setUpReleaseTrust(new OperatorApiClient(stack.apiUrl, tokens.admin), 'e2e', {
+      onlineKeyGenerations: 1,
+    });
     const ca = await (await fetch(`${aws.endpoint}/_ministack/iot/ca.pem`)).text();
     project.provide('edgeops', {
       endpoint: aws.endpoint,
@@ -46,6 +54,7 @@ export default async function setup(project: TestProject) {
       apiUrl: stack.apiUrl,
       outputs: stack.outputs,
       tokens,
+      trust: { rootKeysDir: trust.keysDir },
     });
     console.log(`e2e: local AWS up and stack deployed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   } catch (error) {

@@ -132,38 +132,61 @@ describe('artifact bucket', () => {
   });
 });
 
-describe('release signing key', () => {
-  it('is an ECC P-256 key for signing and verifying', () => {
-    const key = published('aws', 'SigningKeyArn');
+describe('release trust: online signing keys', () => {
+  const signingKeys = (stage: StageName) =>
+    Object.entries(resourcesOfType(template(stage), 'AWS::KMS::Key')).filter(
+      ([, key]) => key.Properties?.KeyUsage === 'SIGN_VERIFY',
+    );
+  const publisherRole = (stage: StageName) =>
+    roleOfFunction(template(stage), functionId(template(stage), 'ReleaseTrustPublisher'));
 
-    expect(key.Properties).toMatchObject({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' });
+  it.each(STAGE_NAMES)(
+    'has one ECC P-256 signing key per generation (one by default) in the %s stage',
+    (stage) => {
+      const keys = signingKeys(stage);
+
+      expect(keys).toHaveLength(1);
+      for (const [, key] of keys) expect(key.Properties).toMatchObject({ KeySpec: 'ECC_NIST_P256' });
+    },
+  );
+
+  it('retains its keys when the aws stack is deleted', () => {
+    for (const [, key] of signingKeys('aws')) expect(key.DeletionPolicy).toBe('Retain');
   });
 
-  it('is retained when the aws stack is deleted', () => {
-    const key = published('aws', 'SigningKeyArn');
-
-    expect(key.DeletionPolicy).toBe('Retain');
-  });
-
-  it.each(STAGE_NAMES)('cannot be used to sign by any IAM policy in the %s stage', (stage) => {
+  it.each(STAGE_NAMES)('lets only the trust publisher sign, by IAM policy, in the %s stage', (stage) => {
     const signing = identityPolicyStatements(template(stage))
       .filter(({ statement }) => allowsAction(statement, 'kms:Sign'))
-      .map(({ source }) => source);
+      .map(({ statement }) => render(statement.Resource));
+    const publisherGrants = functionGrants(template(stage), 'ReleaseTrustPublisher').filter((g) =>
+      g.startsWith('kms:'),
+    );
 
-    expect(signing).toEqual([]);
+    expect(signing).toHaveLength(1);
+    expect(publisherGrants).toEqual(
+      signingKeys(stage).flatMap(([id]) => [`kms:GetPublicKey on <${id}.Arn>`, `kms:Sign on <${id}.Arn>`]),
+    );
   });
 
-  it('names no principal in its key policy other than the account itself', () => {
-    const key = published('aws', 'SigningKeyArn');
+  it.each(STAGE_NAMES)(
+    'denies kms:Sign in the key policy to every principal but the publisher (%s)',
+    (stage) => {
+      for (const [, key] of signingKeys(stage)) {
+        const statements = statementsOf(key.Properties?.KeyPolicy);
+        const deny = statements.find((statement) => statement.Effect === 'Deny');
+        const allowed = statements
+          .filter((statement) => statement.Effect === 'Allow')
+          .map((statement) =>
+            render((statement.Principal as { AWS?: unknown } | undefined)?.AWS ?? statement.Principal),
+          );
 
-    const principals = statementsOf(key.Properties?.KeyPolicy)
-      .filter((statement) => statement.Effect === 'Allow')
-      .map((statement) =>
-        render((statement.Principal as { AWS?: unknown } | undefined)?.AWS ?? statement.Principal),
-      );
-
-    expect(new Set(principals)).toEqual(new Set(['arn:<AWS::Partition>:iam::<AWS::AccountId>:root']));
-  });
+        expect(new Set(allowed)).toEqual(new Set(['arn:<AWS::Partition>:iam::<AWS::AccountId>:root']));
+        expect(deny).toMatchObject({ Action: 'kms:Sign', Principal: { AWS: '*' } });
+        const condition = deny?.Condition as { ArnNotEquals?: Record<string, unknown> } | undefined;
+        expect(render(condition?.ArnNotEquals?.['aws:PrincipalArn'])).toBe(`<${publisherRole(stage)}.Arn>`);
+      }
+    },
+  );
 });
 
 describe('device IoT policy', () => {
@@ -388,13 +411,21 @@ describe.each(STAGE_NAMES)('Lambda execution roles in the %s stage', (stage) => 
 
 describe('RegisterDevice execution role', () => {
   const iotRegistry = {
-    'thing/*': ['iot:AttachThingPrincipal', 'iot:CreateThing', 'iot:DeleteThing', 'iot:DetachThingPrincipal'],
+    'thing/*': [
+      'iot:AttachThingPrincipal',
+      'iot:CreateThing',
+      'iot:DeleteThing',
+      'iot:DetachThingPrincipal',
+      'iot:UpdateThingShadow',
+    ],
     'cert/*': ['iot:AttachPolicy', 'iot:DeleteCertificate', 'iot:DetachPolicy', 'iot:UpdateCertificate'],
   };
   const unscopable = ['iot:CreateKeysAndCertificate', 'iot:DescribeEndpoint'];
   const fleetItems = (stage: StageName) => {
     const table = `<${outputTarget(template(stage), 'FleetTableName')}.Arn>`;
-    return ['DeleteItem', 'PutItem', 'UpdateItem'].map((action) => `dynamodb:${action} on ${table}`);
+    return ['DeleteItem', 'GetItem', 'PutItem', 'UpdateItem'].map(
+      (action) => `dynamodb:${action} on ${table}`,
+    );
   };
 
   it('grants IoT actions on * only where IoT has no resource-level permissions in the aws stage', () => {
@@ -405,13 +436,23 @@ describe('RegisterDevice execution role', () => {
     expect(onAnyResource).toEqual(unscopable.map((action) => `${action} on *`));
   });
 
+  /** Registration hands out the newest TUF root (lib/release-trust.ts). */
+  const readTrustRoot = (stage: StageName) =>
+    `s3:GetObject on <${outputTarget(template(stage), 'ArtifactBucketName')}.Arn>/tuf/*`;
+
   it('scopes IoT registry actions to thing/* and cert/* ARNs in the aws stage', () => {
     const scoped = Object.entries(iotRegistry).flatMap(([arn, actions]) =>
       actions.map((action) => `${action} on ${IOT_ARN}:${arn}`),
     );
 
     expect(functionGrants(template('aws'), 'RegisterDevice')).toEqual(
-      [...scoped, ...unscopable.map((action) => `${action} on *`), ...fleetItems('aws'), ...TRACING].sort(),
+      [
+        ...scoped,
+        ...unscopable.map((action) => `${action} on *`),
+        ...fleetItems('aws'),
+        readTrustRoot('aws'),
+        ...TRACING,
+      ].sort(),
     );
   });
 
@@ -419,7 +460,12 @@ describe('RegisterDevice execution role', () => {
     const registry = [...Object.values(iotRegistry).flat(), ...unscopable];
 
     expect(functionGrants(template('local'), 'RegisterDevice')).toEqual(
-      [...registry.map((action) => `${action} on *`), ...fleetItems('local'), ...TRACING].sort(),
+      [
+        ...registry.map((action) => `${action} on *`),
+        ...fleetItems('local'),
+        readTrustRoot('local'),
+        ...TRACING,
+      ].sort(),
     );
   });
 });

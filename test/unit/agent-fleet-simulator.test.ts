@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,7 @@ import { assignFaultProfile, FAULT_PROFILES, type FaultProfile } from '../../age
 import { FleetSimulator, type FleetSimulatorOptions } from '../../agent/fleet-simulator';
 import { InMemoryIotCore } from '../../agent/in-memory-iot-core';
 import { type LocalArtifactServer, startLocalArtifactServer } from '../../agent/local-artifact-server';
+import { LocalReleaseRepository } from '../../agent/local-release-repository';
 
 describe('assignFaultProfile', () => {
   const ids = Array.from({ length: 10_000 }, (_, i) => `sim-${i}`);
@@ -53,12 +53,16 @@ describe('FleetSimulator with OTA', () => {
   const IMAGE = Buffer.from(Array.from({ length: 48 * 1024 }, (_, i) => (i * 31) % 253));
   let core: InMemoryIotCore;
   let server: LocalArtifactServer;
+  let repo: LocalReleaseRepository;
+  let image: { target: string; url: string };
   let stateDir: string;
   let simulator: FleetSimulator | undefined;
 
   beforeEach(async () => {
     core = new InMemoryIotCore();
-    server = await startLocalArtifactServer({ 'fw.bin': IMAGE });
+    server = await startLocalArtifactServer();
+    repo = await LocalReleaseRepository.create(server);
+    image = await repo.addImage({ releaseId: 'rel-2', version: '2.0.0' }, 'rpi4', IMAGE);
     stateDir = await mkdtemp(join(tmpdir(), 'edgeops-fleet-'));
   });
 
@@ -78,7 +82,14 @@ describe('FleetSimulator with OTA', () => {
       hardwareTypes: ['rpi4'],
       concurrency: 50,
       ...options,
-      ota: { stateDir, allowPlainHttp: true, timeFactor: 0.001, downloadCutBytes: 8_192, ...ota },
+      ota: {
+        stateDir,
+        allowPlainHttp: true,
+        timeFactor: 0.001,
+        downloadCutBytes: 8_192,
+        trustRoot: repo.root,
+        ...ota,
+      },
     });
     return simulator;
   };
@@ -87,22 +98,13 @@ describe('FleetSimulator with OTA', () => {
     const deviceIds = sim.agents.map((agent) => agent.deviceId);
     core.createJob(
       'r1-w0',
-      {
-        schema: 'edgeops.ota.v1',
+      repo.jobDocument({
         rolloutId: 'r1',
-        waveIndex: 0,
         operation: 'install',
         release: { releaseId: 'rel-2', version: '2.0.0' },
-        artifacts: [
-          {
-            hardwareType: 'rpi4',
-            url: server.url('fw.bin'),
-            size: IMAGE.length,
-            sha256: createHash('sha256').update(IMAGE).digest('hex'),
-          },
-        ],
+        artifacts: [{ hardwareType: 'rpi4', target: image.target, url: image.url }],
         healthCheckSeconds: 10,
-      },
+      }),
       deviceIds,
     );
     await core.waitFor(

@@ -7,10 +7,17 @@ import { DeviceAgent, type DeviceAgentOtaOptions } from '../../agent/device-agen
 import { type HealthCheck, imageMatchesMetadata } from '../../agent/health-check';
 import { InMemoryIotCore } from '../../agent/in-memory-iot-core';
 import { type LocalArtifactServer, startLocalArtifactServer } from '../../agent/local-artifact-server';
+import { LocalReleaseRepository } from '../../agent/local-release-repository';
+import { LocalKeySigner } from '../../functions/adapters/local-key-signer';
+import { Metadata, serialize, signMetadata, type Timestamp } from '../../functions/domain/tuf-metadata';
+import { createDelta } from '../../functions/domain/zstd-delta';
 
 const THING = 'dev-0001';
 const JOB = 'r1-w0';
 const IMAGE = pseudoRandomBytes(96 * 1024);
+const RELEASE = { releaseId: 'rel-2', version: '2.0.0' };
+/** Where the local repository serves the signed image (LocalReleaseRepository). */
+const IMAGE_PATH = 'targets/rel-2/rpi4/image';
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 function pseudoRandomBytes(length: number): Buffer {
@@ -27,12 +34,16 @@ function pseudoRandomBytes(length: number): Buffer {
 
 let core: InMemoryIotCore;
 let server: LocalArtifactServer;
+let repo: LocalReleaseRepository;
+let image: { target: string; url: string };
 let stateDir: string;
 const agents: DeviceAgent[] = [];
 
 beforeEach(async () => {
   core = new InMemoryIotCore();
-  server = await startLocalArtifactServer({ 'fw-2.0.0.bin': IMAGE });
+  server = await startLocalArtifactServer();
+  repo = await LocalReleaseRepository.create(server);
+  image = await repo.addImage(RELEASE, 'rpi4', IMAGE);
   stateDir = await mkdtemp(join(tmpdir(), 'edgeops-agent-'));
 });
 
@@ -44,18 +55,19 @@ afterEach(async () => {
 
 function jobDocument(overrides: Record<string, unknown> = {}) {
   return {
-    schema: 'edgeops.ota.v1',
-    rolloutId: 'r1',
-    waveIndex: 0,
-    operation: 'install',
-    release: { releaseId: 'rel-2', version: '2.0.0' },
-    artifacts: [
-      { hardwareType: 'rpi4', url: server.url('fw-2.0.0.bin'), size: IMAGE.length, sha256: sha256(IMAGE) },
-    ],
-    healthCheckSeconds: 5,
+    ...repo.jobDocument({
+      rolloutId: 'r1',
+      operation: 'install',
+      release: RELEASE,
+      artifacts: [{ hardwareType: 'rpi4', target: image.target, url: image.url }],
+      healthCheckSeconds: 5,
+    }),
     ...overrides,
   };
 }
+
+/** Requests for image bytes (the rest fetch signed metadata). */
+const imageRequests = () => server.requests.filter((r) => r.path.startsWith('targets/'));
 
 function newAgent(ota: Partial<DeviceAgentOtaOptions> = {}) {
   const agent = new DeviceAgent({
@@ -63,7 +75,15 @@ function newAgent(ota: Partial<DeviceAgentOtaOptions> = {}) {
     connector: core.connector(THING),
     firmwareVersion: '1.0.0',
     requestTimeoutMs: 2_000,
-    ota: { stateDir, hardwareType: 'rpi4', allowPlainHttp: true, timeFactor: 0.001, fsync: false, ...ota },
+    ota: {
+      stateDir,
+      hardwareType: 'rpi4',
+      allowPlainHttp: true,
+      timeFactor: 0.001,
+      fsync: false,
+      trustRoot: repo.root,
+      ...ota,
+    },
   });
   agents.push(agent);
   return agent;
@@ -177,7 +197,7 @@ describe('DeviceAgent OTA: a healthy update', () => {
     core.repeatNotifyNext(THING);
     await finished(agent);
 
-    expect(server.requests).toHaveLength(1);
+    expect(imageRequests()).toHaveLength(1);
     expect(stages().filter((s) => s === 'downloading')).toHaveLength(1);
     expect(updates().filter(([, stage]) => stage === 'downloading')).toHaveLength(1);
   });
@@ -190,11 +210,11 @@ describe('DeviceAgent OTA: a healthy update', () => {
     const execution = await finished(agent);
 
     expect(execution.status).toBe('SUCCEEDED');
-    expect(server.requests.map((r) => r.range)).toEqual([
+    expect(imageRequests().map((r) => r.range)).toEqual([
       undefined,
       expect.stringMatching(/^bytes=[1-9]\d*-$/),
     ]);
-    expect(server.requests[1]?.status).toBe(206);
+    expect(imageRequests()[1]?.status).toBe(206);
     expect(sha256(await readFile(join(stateDir, 'slots/B/image.bin')))).toBe(sha256(IMAGE));
   });
 
@@ -222,19 +242,18 @@ describe('DeviceAgent OTA: a healthy update', () => {
     const execution = await finished(restarted);
 
     expect(execution.status).toBe('SUCCEEDED');
-    expect(server.requests.map((r) => r.range)).toEqual([undefined, 'bytes=30000-']);
+    expect(imageRequests().map((r) => r.range)).toEqual([undefined, 'bytes=30000-']);
   });
 });
 
 describe('DeviceAgent OTA: refusals and failures keep the device on its working slot', () => {
-  it('fails the job with sha256-mismatch and stays on slot A when the artifact hash differs', async () => {
+  it('fails the job with sha256-mismatch and stays on slot A when a served byte differs from the signed image', async () => {
     const agent = await startedAgent();
-    const document = jobDocument();
-    document.artifacts = [
-      { ...document.artifacts[0], sha256: sha256(Buffer.from('another image')) } as never,
-    ];
+    const tampered = Buffer.from(IMAGE);
+    tampered[1234] = (tampered[1234] ?? 0) ^ 0xff;
+    server.put(IMAGE_PATH, tampered);
 
-    core.createJob(JOB, document, [THING]);
+    core.createJob(JOB, jobDocument(), [THING]);
     const execution = await finished(agent);
 
     expect(execution.status).toBe('FAILED');
@@ -252,16 +271,64 @@ describe('DeviceAgent OTA: refusals and failures keep the device on its working 
     expect(agent.firmwareVersion).toBe('1.0.0');
   });
 
-  it('fails the job with size-mismatch when the server sends more bytes than the signed size', async () => {
+  it('fails the job with size-mismatch when the server sends more bytes than the signed length', async () => {
     const agent = await startedAgent();
-    const document = jobDocument();
-    document.artifacts = [{ ...document.artifacts[0], size: IMAGE.length - 10 } as never];
+    server.put(IMAGE_PATH, Buffer.concat([IMAGE, Buffer.from('more than was signed')]));
 
-    core.createJob(JOB, document, [THING]);
+    core.createJob(JOB, jobDocument(), [THING]);
     const execution = await finished(agent);
 
     expect(execution.statusDetails.reason).toBe('size-mismatch');
     expect(await bootState()).toEqual({ active: 'A', pending: null, trialBoots: 0 });
+  });
+
+  it('rejects metadata signed by a key the root does not trust, before downloading anything', async () => {
+    const agent = await startedAgent();
+    const current = Metadata.fromJSON(
+      'timestamp' as never,
+      JSON.parse(repo.metadataFile('timestamp.json')?.toString()) as never,
+    );
+    const forged = await signMetadata(current.signed as unknown as Timestamp, [
+      LocalKeySigner.generate('ecdsa'),
+    ]);
+    repo.putMetadataFile('timestamp.json', serialize(forged));
+
+    core.createJob(JOB, jobDocument(), [THING]);
+    const execution = await finished(agent);
+
+    expect(execution.status).toBe('REJECTED');
+    expect(execution.statusDetails.reason).toMatch(/^signature-invalid/);
+    expect(imageRequests()).toHaveLength(0);
+    expect(await bootState()).toEqual({ active: 'A', pending: null, trialBoots: 0 });
+  });
+
+  it('rejects an older version than it runs', async () => {
+    const old = await repo.addImage({ releaseId: 'rel-0.9', version: '0.9.0' }, 'rpi4', IMAGE.subarray(1));
+    const agent = await startedAgent();
+
+    core.createJob(
+      JOB,
+      jobDocument({
+        release: { releaseId: 'rel-0.9', version: '0.9.0' },
+        artifacts: [{ hardwareType: 'rpi4', target: old.target, url: old.url }],
+      }),
+      [THING],
+    );
+    const execution = await finished(agent);
+
+    expect(execution.status).toBe('REJECTED');
+    expect(execution.statusDetails.reason).toBe('downgrade-refused: 0.9.0 is older than the running 1.0.0');
+    expect(await bootState()).toEqual({ active: 'A', pending: null, trialBoots: 0 });
+  });
+
+  it('rejects a job without a trust root', async () => {
+    const agent = await startedAgent({ trustRoot: undefined });
+
+    core.createJob(JOB, jobDocument(), [THING]);
+    const execution = await finished(agent);
+
+    expect(execution.status).toBe('REJECTED');
+    expect(execution.statusDetails.reason).toMatch(/^no-trust-root/);
   });
 
   it('rejects a job with no artifact for its hardware type, without downloading anything', async () => {
@@ -308,19 +375,19 @@ describe('DeviceAgent OTA: refusals and failures keep the device on its working 
     const execution = await finished(agent);
 
     expect(execution.status).toBe('REJECTED');
-    expect(execution.statusDetails.reason).toBe('invalid-job-document: artifacts.url: https required');
+    expect(execution.statusDetails.reason).toBe('invalid-job-document: https required for every URL');
   });
 });
 
 describe('DeviceAgent OTA: a retried job', () => {
   it('runs a new execution of a job it failed, continuing the seq after the first one', async () => {
-    server.put('fw-2.0.0.bin', Buffer.from('not the signed image'));
+    server.put(IMAGE_PATH, Buffer.from('not the signed image'));
     const agent = await startedAgent();
     core.createJob(JOB, jobDocument(), [THING]);
     await finished(agent);
     const firstRun = core.otaEvents(THING).length;
 
-    server.put('fw-2.0.0.bin', IMAGE);
+    server.put(IMAGE_PATH, IMAGE);
     core.retryExecution(THING, JOB);
     const execution = await finished(agent);
 
@@ -474,5 +541,71 @@ describe('DeviceAgent without OTA', () => {
 
     expect(core.reportedState(THING)).toEqual({ firmwareVersion: '1.4.2' });
     expect(core.startNextRequests(THING)).toBe(0);
+  });
+});
+
+describe('DeviceAgent OTA: deltas', () => {
+  const BASE = pseudoRandomBytes(96 * 1024).map((b, i) => (i % 5000 === 0 ? b ^ 1 : b));
+
+  it('rebuilds the image from a signed delta against its active slot and says how many bytes it fetched', async () => {
+    const patch = await createDelta(Buffer.from(BASE), IMAGE);
+    const delta = await repo.addDelta(RELEASE, 'rpi4', patch, BASE, IMAGE);
+    const agent = await startedAgent({ factoryImage: BASE });
+
+    core.createJob(
+      JOB,
+      jobDocument({
+        artifacts: [
+          {
+            hardwareType: 'rpi4',
+            target: image.target,
+            url: image.url,
+            deltas: [{ baseSha256: sha256(BASE), target: delta.target, url: delta.url }],
+          },
+        ],
+      }),
+      [THING],
+    );
+    const execution = await finished(agent);
+
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(sha256(await readFile(join(stateDir, 'slots/B/image.bin')))).toBe(sha256(IMAGE));
+    expect(imageRequests().map((r) => r.path)).toEqual([delta.target && `targets/${delta.target}`]);
+    expect(core.otaEvents(THING).find((e) => e.stage === 'installing')).toMatchObject({
+      bytesDownloaded: patch.length,
+      transfer: { mode: 'delta', imageBytes: IMAGE.length },
+    });
+    expect(patch.length).toBeLessThan(IMAGE.length / 4);
+  });
+
+  it('falls back to the full image when the delta does not rebuild the signed image', async () => {
+    const patch = await createDelta(Buffer.from(BASE), IMAGE);
+    const delta = await repo.addDelta(RELEASE, 'rpi4', patch, BASE, IMAGE);
+    server.put(`targets/${delta.target}`, await createDelta(Buffer.from(BASE), Buffer.from(BASE)));
+    const agent = await startedAgent({ factoryImage: BASE });
+
+    core.createJob(
+      JOB,
+      jobDocument({
+        artifacts: [
+          {
+            hardwareType: 'rpi4',
+            target: image.target,
+            url: image.url,
+            deltas: [{ baseSha256: sha256(BASE), target: delta.target, url: delta.url }],
+          },
+        ],
+      }),
+      [THING],
+    );
+    const execution = await finished(agent);
+
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(sha256(await readFile(join(stateDir, 'slots/B/image.bin')))).toBe(sha256(IMAGE));
+    expect(imageRequests().map((r) => r.path)).toEqual([`targets/${delta.target}`, IMAGE_PATH]);
+    expect(core.otaEvents(THING).find((e) => e.stage === 'installing')).toMatchObject({
+      bytesDownloaded: IMAGE.length,
+      transfer: { mode: 'full', imageBytes: IMAGE.length },
+    });
   });
 });

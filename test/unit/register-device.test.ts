@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { InMemoryDeviceShadow } from '../../functions/adapters/in-memory-device-shadow';
 import { InMemoryFleetStore } from '../../functions/adapters/in-memory-fleet-store';
+import { BandwidthPolicy } from '../../functions/domain/bandwidth-policy';
 import { DeviceAlreadyExistsError } from '../../functions/domain/errors';
 import type { DeviceCredentials, DeviceIdentityProvider } from '../../functions/ports/device-identity';
 import { makeRegisterDevice } from '../../functions/use-cases/register-device';
@@ -29,10 +31,22 @@ class FakeIdentity implements DeviceIdentityProvider {
   }
 }
 
+const ports = (
+  fleetStore: InMemoryFleetStore,
+  identity: DeviceIdentityProvider,
+  shadow = new InMemoryDeviceShadow(),
+) => ({
+  fleetStore,
+  identity,
+  clock,
+  policies: fleetStore,
+  shadow,
+});
+
 describe('registerDevice', () => {
   it('stores a registered device with its certificate and returns the credentials once', async () => {
     const fleetStore = new InMemoryFleetStore();
-    const register = makeRegisterDevice({ fleetStore, identity: new FakeIdentity(), clock });
+    const register = makeRegisterDevice(ports(fleetStore, new FakeIdentity()));
 
     const result = await register(profile);
 
@@ -50,7 +64,7 @@ describe('registerDevice', () => {
   it('refuses a duplicate id before touching the identity provider', async () => {
     const fleetStore = new InMemoryFleetStore();
     const identity = new FakeIdentity();
-    const register = makeRegisterDevice({ fleetStore, identity, clock });
+    const register = makeRegisterDevice(ports(fleetStore, identity));
     await register(profile);
     identity.provisioned.clear();
 
@@ -62,9 +76,36 @@ describe('registerDevice', () => {
   it('removes the record and the identity when provisioning fails', async () => {
     const fleetStore = new InMemoryFleetStore();
     const identity = new FakeIdentity(new Error('IoT throttled'));
-    const register = makeRegisterDevice({ fleetStore, identity, clock });
+    const register = makeRegisterDevice(ports(fleetStore, identity));
 
     await expect(register(profile)).rejects.toThrow('IoT throttled');
+    expect(await fleetStore.getDevice('gw-001')).toBeUndefined();
+    expect(identity.provisioned.size).toBe(0);
+  });
+
+  it("puts its site's bandwidth policy into the new device's shadow", async () => {
+    const fleetStore = new InMemoryFleetStore();
+    const shadow = new InMemoryDeviceShadow();
+    const policy = BandwidthPolicy.parse({ onMetered: 'wait', timeZone: 'Europe/Berlin' });
+    await fleetStore.setSitePolicy('plant-a', policy);
+    const register = makeRegisterDevice(ports(fleetStore, new FakeIdentity(), shadow));
+
+    await register(profile);
+    await register({ ...profile, deviceId: 'gw-002', site: 'plant-b' });
+
+    expect(shadow.writes).toEqual([{ deviceId: 'gw-001', policy }]);
+  });
+
+  it('removes the record and the identity when the site policy cannot reach the shadow', async () => {
+    const fleetStore = new InMemoryFleetStore();
+    const identity = new FakeIdentity();
+    const shadow = new InMemoryDeviceShadow();
+    shadow.failing.add('gw-001');
+    await fleetStore.setSitePolicy('plant-a', BandwidthPolicy.parse({ onMetered: 'wait', timeZone: 'UTC' }));
+
+    await expect(makeRegisterDevice(ports(fleetStore, identity, shadow))(profile)).rejects.toThrow(
+      'shadow update of gw-001 failed',
+    );
     expect(await fleetStore.getDevice('gw-001')).toBeUndefined();
     expect(identity.provisioned.size).toBe(0);
   });

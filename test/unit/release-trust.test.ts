@@ -14,7 +14,7 @@ import {
   publishMetadata,
   serialize,
   signMetadata,
-  Timestamp,
+  type Timestamp,
 } from '../../functions/domain/tuf-metadata';
 
 const REL2 = { releaseId: 'rel-2.0.0', version: '2.0.0' };
@@ -37,6 +37,12 @@ afterEach(async () => {
   await server.close();
   await rm(trustDir, { recursive: true, force: true });
 });
+
+function onlineKey() {
+  const [key] = repo.onlineKeys;
+  if (!key) throw new Error('the repository has no online key');
+  return key;
+}
 
 const verify = (document: unknown, overrides: { runningVersion?: string; hardwareType?: string } = {}) =>
   verifyRelease({
@@ -63,14 +69,21 @@ describe('verifyRelease', () => {
     const verdict = await verify(await installJob());
     expect(verdict).toMatchObject({
       ok: true,
-      image: { path: 'rel-2.0.0/rpi4/image', length: IMAGE2.length, facts: { version: '2.0.0', kind: 'image' } },
+      image: {
+        path: 'rel-2.0.0/rpi4/image',
+        length: IMAGE2.length,
+        facts: { version: '2.0.0', kind: 'image' },
+      },
     });
   });
 
   it('refuses metadata signed by a key the root does not name', async () => {
     const document = await installJob();
     const attacker = LocalKeySigner.generate('ecdsa');
-    const forged = Metadata.fromJSON('timestamp' as never, JSON.parse(repo.metadataFile('timestamp.json')!.toString()) as never);
+    const forged = Metadata.fromJSON(
+      'timestamp' as never,
+      JSON.parse(repo.metadataFile('timestamp.json')?.toString()) as never,
+    );
     const resigned = await signMetadata(forged.signed as unknown as Timestamp, [attacker]);
     repo.putMetadataFile('timestamp.json', serialize(resigned));
     const verdict = await verify(document);
@@ -80,7 +93,10 @@ describe('verifyRelease', () => {
 
   it('refuses a tampered signed byte', async () => {
     const document = await installJob();
-    const targets = repo.metadataFile('targets.json')!.toString().replace(/"length":\d+/, '"length":1');
+    const targets = repo
+      .metadataFile('targets.json')
+      ?.toString()
+      .replace(/"length":\d+/, '"length":1');
     repo.putMetadataFile('targets.json', Buffer.from(targets));
     const verdict = await verify(document);
     expect(verdict.ok || verdict.reason).toMatch(/^signature-invalid/);
@@ -112,7 +128,7 @@ describe('verifyRelease', () => {
 
   it('refuses a replayed older timestamp after seeing a newer one', async () => {
     const document = await installJob();
-    const old = repo.metadataFile('timestamp.json')!;
+    const old = repo.metadataFile('timestamp.json');
     expect((await verify(document)).ok).toBe(true);
     await repo.refresh();
     expect((await verify(document)).ok).toBe(true);
@@ -205,7 +221,7 @@ describe('verifyRelease', () => {
   it('follows a root rotation to new root and online keys, and then refuses the old online key', async () => {
     const document = await installJob();
     expect((await verify(document)).ok).toBe(true);
-    const oldOnline = repo.onlineKeys[0]!;
+    const oldOnline = onlineKey();
     const newRoot = LocalKeySigner.generate();
     const newOnline = LocalKeySigner.generate('ecdsa');
     repo.onlineKeys.splice(0, 1, newOnline);
@@ -215,7 +231,11 @@ describe('verifyRelease', () => {
         expires: new Date(Date.now() + 86_400_000),
         rootKeys: [newRoot.publicKey],
         threshold: 1,
-        online: { targets: [newOnline.publicKey], snapshot: [newOnline.publicKey], timestamp: [newOnline.publicKey] },
+        online: {
+          targets: [newOnline.publicKey],
+          snapshot: [newOnline.publicKey],
+          timestamp: [newOnline.publicKey],
+        },
       }),
       [...repo.rootKeys, newRoot],
     );
@@ -238,9 +258,9 @@ describe('verifyRelease', () => {
           rootKeys: [usurper.publicKey],
           threshold: 1,
           online: {
-            targets: [repo.onlineKeys[0]!.publicKey],
-            snapshot: [repo.onlineKeys[0]!.publicKey],
-            timestamp: [repo.onlineKeys[0]!.publicKey],
+            targets: [onlineKey().publicKey],
+            snapshot: [onlineKey().publicKey],
+            timestamp: [onlineKey().publicKey],
           },
         }),
         [usurper],

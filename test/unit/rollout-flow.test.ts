@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { InMemoryDeltaStore } from '../../functions/adapters/in-memory-delta-store';
 import { InMemoryRolloutStore } from '../../functions/adapters/in-memory-rollout-store';
+import { InMemoryTrustFiles, InMemoryTrustStore } from '../../functions/adapters/in-memory-trust-repository';
 import { RolloutStateError, ValidationError } from '../../functions/domain/errors';
-import type { JobDocumentV1, OtaEventV1 } from '../../functions/domain/ota-contract';
+import type { JobDocumentV2, OtaEventV1 } from '../../functions/domain/ota-contract';
 import type { JobExecutionStatus, WaveSpec } from '../../functions/domain/rollout';
 import type { JobDispatcher } from '../../functions/ports/job-dispatcher';
 import type { ReleaseCatalog, ReleaseForRollout } from '../../functions/ports/release-catalog';
@@ -32,10 +34,10 @@ const release = (version: string): ReleaseForRollout => ({
 });
 
 class FakeJobs implements JobDispatcher {
-  readonly jobs = new Map<string, { deviceIds: readonly string[]; document: JobDocumentV1 }>();
+  readonly jobs = new Map<string, { deviceIds: readonly string[]; document: JobDocumentV2 }>();
   readonly statuses = new Map<string, Map<string, JobExecutionStatus>>();
   readonly canceled: string[] = [];
-  async startJob(jobId: string, deviceIds: readonly string[], document: JobDocumentV1) {
+  async startJob(jobId: string, deviceIds: readonly string[], document: JobDocumentV2) {
     this.jobs.set(jobId, { deviceIds, document });
     this.statuses.set(jobId, new Map(deviceIds.map((id) => [id, 'QUEUED'])));
   }
@@ -114,9 +116,20 @@ function setup(deviceCount = 30) {
       deviceId,
     );
   };
+  // The repository was published under root v2: jobs carry 2.root.json for devices still on v1.
+  const trustStore = new InMemoryTrustStore();
+  void trustStore.putState({ rootVersion: 2, versions: { targets: 3, snapshot: 3, timestamp: 3 } });
   const steps = {
     next: makeNextStep({ rollouts }),
-    startWave: makeStartWave({ rollouts, releases, jobs, clock, settings: { healthCheckSeconds: 5 } }),
+    startWave: makeStartWave({
+      rollouts,
+      releases,
+      deltas: new InMemoryDeltaStore(),
+      trust: { store: trustStore, files: new InMemoryTrustFiles() },
+      jobs,
+      clock,
+      settings: { healthCheckSeconds: 5 },
+    }),
     check: makeCheckWave({ rollouts, jobs, clock, waveTimeoutMinutes: 60 }),
     park: makeParkRollout({ rollouts, orchestrator }),
     finish: makeFinishRollout({ rollouts, jobs, rollback }),
@@ -184,6 +197,19 @@ describe('rollout flow (use cases on in-memory adapters)', () => {
 
     expect(finished?.status).toBe('succeeded');
     expect([...t.jobs.jobs.keys()]).toEqual([0, 1, 2].map((w) => `${rollout.rolloutId}-w${w}`));
+    const document = t.jobs.jobs.get(`${rollout.rolloutId}-w0`)?.document;
+    expect(document).toMatchObject({
+      schema: 'edgeops.ota.v2',
+      trust: {
+        metadata: {
+          '2.root.json': 's3://edgeops-trust/tuf/2.root.json',
+          'timestamp.json': 's3://edgeops-trust/tuf/timestamp.json',
+          'snapshot.json': 's3://edgeops-trust/tuf/snapshot.json',
+          'targets.json': 's3://edgeops-trust/tuf/targets.json',
+        },
+      },
+    });
+    expect(document?.artifacts[0]).toMatchObject({ hardwareType: 'rpi4', target: 'rel-1.1.0/rpi4/image' });
     const status = await makeGetRolloutStatus({ rollouts: t.rollouts, jobs: t.jobs })(rollout.rolloutId);
     expect(status.funnels.reduce((n, f) => n + f.healthy, 0)).toBe(29);
   });

@@ -3,6 +3,7 @@ import { StepRequest } from '../../functions/rollout-steps/schemas';
 
 describe('StepRequest', () => {
   it.each([
+    { step: 'plan-deltas', rolloutId: 'ro-0123456789ab' },
     { step: 'next', rolloutId: 'ro-0123456789ab' },
     { step: 'start-wave', rolloutId: 'ro-0123456789ab', waveIndex: 0 },
     { step: 'check-wave', rolloutId: 'ro-0123456789ab', waveIndex: 2, phase: 'gate' },

@@ -51,8 +51,16 @@ describe('publishing the trust repository', () => {
   it('takes a root signed by a threshold of its keys and publishes every online role', async () => {
     const { publish, files, store } = repository();
     const publication = await publish({ kind: 'root', root: await rootV1() });
-    expect(publication).toMatchObject({ rootVersion: 1, versions: { targets: 1, snapshot: 1, timestamp: 1 } });
-    expect([...files.files.keys()].sort()).toEqual(['1.root.json', 'snapshot.json', 'targets.json', 'timestamp.json']);
+    expect(publication).toMatchObject({
+      rootVersion: 1,
+      versions: { targets: 1, snapshot: 1, timestamp: 1 },
+    });
+    expect([...files.files.keys()].sort()).toEqual([
+      '1.root.json',
+      'snapshot.json',
+      'targets.json',
+      'timestamp.json',
+    ]);
     expect(await store.getState()).toMatchObject({ rootVersion: 1 });
   });
 
@@ -66,7 +74,9 @@ describe('publishing the trust repository', () => {
 
   it('refuses a root naming online keys the stack does not hold', async () => {
     const { publish } = repository([LocalKeySigner.generate('ecdsa')]);
-    await expect(publish({ kind: 'root', root: await rootV1() })).rejects.toThrow(/the stack's online keys are/);
+    await expect(publish({ kind: 'root', root: await rootV1() })).rejects.toThrow(
+      /the stack's online keys are/,
+    );
   });
 
   it('refuses a root that skips a version', async () => {
@@ -79,9 +89,9 @@ describe('publishing the trust repository', () => {
       threshold: 2,
       online: { targets: [online.publicKey], snapshot: [online.publicKey], timestamp: [online.publicKey] },
     });
-    await expect(publish({ kind: 'root', root: (await signMetadata(v3, rootKeys)).toJSON() })).rejects.toThrow(
-      /root version must be 2, got 3/,
-    );
+    await expect(
+      publish({ kind: 'root', root: (await signMetadata(v3, rootKeys)).toJSON() }),
+    ).rejects.toThrow(/root version must be 2, got 3/);
   });
 
   it('refuses anything before a root exists', async () => {
@@ -95,23 +105,30 @@ describe('publishing the trust repository', () => {
     await publish({ kind: 'targets', entries: [entry('rel-1/rpi4/image', 'a'.repeat(64))] });
     const second = await publish({ kind: 'targets', entries: [entry('rel-2/rpi4/image', 'b'.repeat(64))] });
     expect(second.versions.targets).toBe(3);
-    const targets = Metadata.fromJSON('targets' as never, JSON.parse(files.files.get('targets.json')!.toString()) as never);
+    const targets = Metadata.fromJSON(
+      'targets' as never,
+      JSON.parse(String(files.files.get('targets.json'))) as never,
+    );
     expect(Object.keys((targets.signed as unknown as { targets: object }).targets).sort()).toEqual([
       'rel-1/rpi4/image',
       'rel-2/rpi4/image',
     ]);
-    await expect(publish({ kind: 'targets', entries: [entry('rel-1/rpi4/image', 'c'.repeat(64))] })).rejects.toThrow(
-      /already signed with other content/,
-    );
+    await expect(
+      publish({ kind: 'targets', entries: [entry('rel-1/rpi4/image', 'c'.repeat(64))] }),
+    ).rejects.toThrow(/already signed with other content/);
     // The same entry again is no change.
-    await expect(publish({ kind: 'targets', entries: [entry('rel-1/rpi4/image', 'a'.repeat(64))] })).resolves.toBeDefined();
+    await expect(
+      publish({ kind: 'targets', entries: [entry('rel-1/rpi4/image', 'a'.repeat(64))] }),
+    ).resolves.toBeDefined();
   });
 
   it('serializes concurrent publications, so versions never repeat', async () => {
     const { publish } = repository();
     await publish({ kind: 'root', root: await rootV1() });
     const results = await Promise.all(
-      Array.from({ length: 6 }, (_, i) => publish({ kind: 'targets', entries: [entry(`r/${i}`, String(i).repeat(64))] })),
+      Array.from({ length: 6 }, (_, i) =>
+        publish({ kind: 'targets', entries: [entry(`r/${i}`, String(i).repeat(64))] }),
+      ),
     );
     expect(new Set(results.map((r) => r.versions.timestamp)).size).toBe(6);
   });

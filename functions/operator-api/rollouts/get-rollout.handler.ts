@@ -10,8 +10,8 @@ import { rolloutView } from './rollout-view';
 import { ListRolloutsQuery, RolloutDevicesQuery, RolloutPath } from './schemas';
 
 /**
- * Read side of rollouts: `GET /rollouts`, `GET /rollouts/{rolloutId}` (with a funnel per wave
- * and the halt reason) and `GET /rollouts/{rolloutId}/devices?wave=&stage=&limit=&cursor=`.
+ * Read side of rollouts: `GET /rollouts`, `GET /rollouts/{rolloutId}` (with a funnel and bytes
+ * sent / saved per wave, and the halt reason) and `GET /rollouts/{rolloutId}/devices?wave=&stage=&limit=&cursor=`.
  */
 export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
   .use(injectLambdaContext(logger))
@@ -36,5 +36,5 @@ export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
       });
     }
     const status = await makeGetRolloutStatus({ rollouts: rollouts(), jobs: jobs() })(rolloutId);
-    return json(200, rolloutView(status.rollout, status.funnels));
+    return json(200, rolloutView(status.rollout, status));
   });

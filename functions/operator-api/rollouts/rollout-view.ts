@@ -1,7 +1,17 @@
 import type { FunnelStage, Rollout } from '../../domain/rollout';
+import type { TransferStats } from '../../domain/transfer-stats';
 
-/** How the API shows a rollout: its waves with their funnels side by side. */
-export function rolloutView(rollout: Rollout, funnels?: readonly Record<FunnelStage, number>[]) {
+/** What only the single-rollout read shows: computed from every execution of the rollout. */
+export interface RolloutDetail {
+  readonly funnels: readonly Record<FunnelStage, number>[];
+  readonly bytes: { readonly total: TransferStats; readonly waves: readonly TransferStats[] };
+}
+
+/**
+ * How the API shows a rollout: its waves side by side, with (in the detail view) each wave's
+ * funnel and `bytes` (sent, saved by deltas, devices per transfer mode), and the rollout's.
+ */
+export function rolloutView(rollout: Rollout, detail?: RolloutDetail) {
   return {
     rolloutId: rollout.rolloutId,
     releaseId: rollout.releaseId,
@@ -16,6 +26,7 @@ export function rolloutView(rollout: Rollout, funnels?: readonly Record<FunnelSt
     rollbackOf: rollout.rollbackOf ?? null,
     createdAt: rollout.createdAt,
     createdBy: rollout.createdBy,
+    ...(detail ? { bytes: detail.bytes.total } : {}),
     waves: rollout.waves.map((w) => ({
       wave: w.index + 1,
       status: w.status,
@@ -27,7 +38,7 @@ export function rolloutView(rollout: Rollout, funnels?: readonly Record<FunnelSt
       jobId: w.jobId ?? null,
       startedAt: w.startedAt ?? null,
       endedAt: w.endedAt ?? null,
-      ...(funnels ? { funnel: funnels[w.index] } : {}),
+      ...(detail ? { funnel: detail.funnels[w.index], bytes: detail.bytes.waves[w.index] } : {}),
     })),
   };
 }

@@ -6,12 +6,15 @@ import {
   type JobExecutionStatus,
   type Rollout,
 } from '../../domain/rollout';
+import { type TransferStats, transferStatsOf } from '../../domain/transfer-stats';
 import type { JobDispatcher } from '../../ports/job-dispatcher';
 import type { RolloutStore } from '../../ports/rollout-store';
 
 export interface RolloutStatusView {
   readonly rollout: Rollout;
   readonly funnels: readonly Record<FunnelStage, number>[];
+  /** Bytes sent and saved by deltas, for the rollout and per wave. */
+  readonly bytes: { readonly total: TransferStats; readonly waves: readonly TransferStats[] };
 }
 
 async function jobStatusesOf(jobs: JobDispatcher, rollout: Rollout) {
@@ -23,7 +26,10 @@ async function jobStatusesOf(jobs: JobDispatcher, rollout: Rollout) {
   return statuses;
 }
 
-/** A rollout with a funnel per wave: pending → queued → downloading → installing → rebooting → healthy / failed / rolled-back. */
+/**
+ * A rollout with a funnel per wave (pending → queued → downloading → installing → rebooting →
+ * healthy / failed / rolled-back) and the bytes its devices fetched and deltas saved.
+ */
 export const makeGetRolloutStatus =
   ({ rollouts, jobs }: { rollouts: RolloutStore; jobs: JobDispatcher }) =>
   async (rolloutId: string): Promise<RolloutStatusView> => {
@@ -33,7 +39,11 @@ export const makeGetRolloutStatus =
       rollouts.listExecutions(rolloutId),
       jobStatusesOf(jobs, rollout),
     ]);
-    return { rollout, funnels: funnelOf(rollout.waves.length, executions, statuses) };
+    return {
+      rollout,
+      funnels: funnelOf(rollout.waves.length, executions, statuses),
+      bytes: transferStatsOf(rollout.waves.length, executions),
+    };
   };
 
 export interface RolloutDevicesQuery {

@@ -3,13 +3,21 @@
  * so an operator's pause or abort between steps is seen at the next one.
  */
 import { RolloutNotFoundError } from '../../domain/errors';
-import type { JobDocumentV1 } from '../../domain/ota-contract';
+import {
+  deltaTargetPath,
+  imageTargetPath,
+  type JobDocumentV2,
+  rollbackTargetPath,
+} from '../../domain/ota-contract';
 import { gateWave, progressOfWave, type Rollout, type Wave, type WaveTally } from '../../domain/rollout';
 import type { Clock } from '../../ports/clock';
+import type { DeltaStore } from '../../ports/delta-store';
 import type { JobDispatcher } from '../../ports/job-dispatcher';
 import type { ReleaseCatalog } from '../../ports/release-catalog';
 import type { RolloutOrchestrator } from '../../ports/rollout-orchestrator';
 import type { RolloutStore } from '../../ports/rollout-store';
+import type { TrustFiles, TrustStore } from '../../ports/trust-repository';
+import { rootFileName } from '../trust/publish-trust';
 
 export const jobIdOf = (rolloutId: string, waveIndex: number) => `${rolloutId}-w${waveIndex}`;
 
@@ -54,41 +62,67 @@ export interface JobDocumentSettings {
  * Starts a wave:
  * 1. skips it if the rollout stopped running meanwhile (aborted);
  * 2. records the wave as running under its job id and queues its devices;
- * 3. creates the wave's one IoT job, whose document lists one artifact per hardware type.
+ * 3. creates the wave's one IoT job. Its document names, per hardware type, the signed image
+ *    target (or, for a rollback, the downgrade signed for this rollout) and the ready deltas to
+ *    it, with where to fetch them and every TUF metadata file a device may need: the roots after
+ *    the first, and the current timestamp, snapshot and targets.
  */
 export const makeStartWave =
   (ports: {
     rollouts: RolloutStore;
     releases: ReleaseCatalog;
+    deltas: DeltaStore;
+    trust: { store: TrustStore; files: TrustFiles };
     jobs: JobDispatcher;
     clock: Clock;
     settings: JobDocumentSettings;
   }) =>
   async (rolloutId: string, waveIndex: number): Promise<{ started: boolean; jobId: string }> => {
-    const { rollouts, releases, jobs, clock, settings } = ports;
+    const { rollouts, releases, jobs, clock, settings, trust } = ports;
     const jobId = jobIdOf(rolloutId, waveIndex);
     const rollout = await load(rollouts, rolloutId);
     // A pause asked for just now lets this wave run and holds the next one.
     if (rollout.status !== 'running' && rollout.status !== 'pausing') return { started: false, jobId };
     const release = await releases.getRelease(rollout.releaseId);
     if (!release) throw new Error(`Release ${rollout.releaseId} of rollout ${rolloutId} is gone`);
+    const trustState = await trust.store.getState();
+    if (!trustState?.versions) throw new Error('The release trust repository has never been published');
+    const deltas = (await ports.deltas.listDeltas(release.releaseId)).filter(
+      (d) => d.status === 'ready' && d.s3Key,
+    );
     const deviceIds = (await rollouts.listExecutions(rolloutId, waveIndex)).map((e) => e.deviceId);
     await rollouts.transition(rolloutId, ['running', 'pausing'], {
       currentWave: waveIndex,
       waves: withWave(rollout, waveIndex, { status: 'running', jobId, startedAt: clock.now().toISOString() }),
     });
     await rollouts.queueWave(rolloutId, waveIndex, deviceIds);
-    const document: JobDocumentV1 = {
-      schema: 'edgeops.ota.v1',
+    const metadata: Record<string, string> = {};
+    for (let v = 2; v <= trustState.rootVersion; v++)
+      metadata[rootFileName(v)] = trust.files.location(rootFileName(v));
+    for (const name of ['timestamp.json', 'snapshot.json', 'targets.json'])
+      metadata[name] = trust.files.location(name);
+    const document: JobDocumentV2 = {
+      schema: 'edgeops.ota.v2',
       rolloutId,
       waveIndex,
       operation: rollout.operation,
       release: { releaseId: release.releaseId, version: release.version },
+      trust: { metadata },
       artifacts: release.artifacts.map((a) => ({
         hardwareType: a.hardwareType,
+        target:
+          rollout.operation === 'rollback'
+            ? rollbackTargetPath(rolloutId, a.hardwareType)
+            : imageTargetPath(release.releaseId, a.hardwareType),
         url: `s3://${a.bucket}/${a.key}`,
-        size: a.size,
-        sha256: a.sha256,
+        deltas: deltas
+          .filter((d) => d.hardwareType === a.hardwareType && d.imageSha256 === a.sha256)
+          .slice(0, 8)
+          .map((d) => ({
+            baseSha256: d.baseSha256,
+            target: deltaTargetPath(release.releaseId, a.hardwareType, d.baseSha256),
+            url: `s3://${a.bucket}/${d.s3Key}`,
+          })),
       })),
       healthCheckSeconds: settings.healthCheckSeconds,
     };

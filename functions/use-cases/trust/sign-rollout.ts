@@ -1,9 +1,5 @@
 import { RolloutNotFoundError } from '../../domain/errors';
-import {
-  deltaTargetPath,
-  imageTargetPath,
-  rollbackTargetPath,
-} from '../../domain/ota-contract';
+import { deltaTargetPath, imageTargetPath, rollbackTargetPath } from '../../domain/ota-contract';
 import type { TargetEntry } from '../../domain/tuf-metadata';
 import type { Clock } from '../../ports/clock';
 import type { DeltaStore } from '../../ports/delta-store';

@@ -1,0 +1,40 @@
+import { z } from 'zod';
+import { deltaKey } from '../domain/delta';
+import { RELEASE_ID_PATTERN, RELEASE_VERSION_PATTERN } from '../domain/release';
+
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'lowercase hex SHA-256');
+const size = z.number().int().positive();
+/** Bases and images are released artifacts: the builder reads nothing outside `artifacts/`. */
+const image = z.strictObject({
+  key: z.string().regex(/^artifacts\/[^/]+$/, 'an artifact key'),
+  versionId: z.string().min(1).max(1024).optional(),
+  sha256,
+  size,
+});
+const releaseId = z.string().regex(RELEASE_ID_PATTERN, 'not a release id');
+const version = z.string().regex(RELEASE_VERSION_PATTERN, 'not a release version');
+
+/**
+ * What the rollout state machine's delta Map invokes the builder with (V1): one build of the
+ * `plan-deltas` step's output, and the rollout it is for (for the logs). The patch can only go
+ * to the key its release, hardware type and base name.
+ */
+export const BuildDeltaEventV1 = z.strictObject({
+  schema: z.literal('edgeops.build-delta.v1'),
+  rolloutId: z.string().regex(/^ro-[0-9a-f]{12}$/, 'not a rollout id'),
+  build: z
+    .strictObject({
+      releaseId,
+      version,
+      hardwareType: z.string().min(1).max(64),
+      base: image.extend({ releaseId, version }),
+      image,
+      deltaKey: z.string().min(1).max(1024),
+      deviceCount: z.number().int().positive(),
+    })
+    .refine((b) => b.deltaKey === deltaKey(b.releaseId, b.hardwareType, b.base.sha256), {
+      message: 'deltaKey must be deltas/<releaseId>/<hardwareType>/<base sha256>.zst',
+      path: ['deltaKey'],
+    }),
+});
+export type BuildDeltaEventV1 = z.infer<typeof BuildDeltaEventV1>;
