@@ -45,6 +45,8 @@ export const JobRecord = z.strictObject({
   delta: SignedDownload.extend({ baseSha256: z.string() }).optional(),
   /** How the image travels, once decided: a delta that fails falls back to `full`. */
   transfer: z.enum(['full', 'delta']).optional(),
+  /** Bytes fetched for the image (delta or full), once it is verified; later events repeat it. */
+  bytesDownloaded: z.number().int().nonnegative().optional(),
   /** The furthest stage reached; a restart resumes from here. */
   phase: z.enum(['downloading', 'installing', 'rebooting', 'trial']),
   /** The confirmed slot and version when the job started: where a revert lands. */

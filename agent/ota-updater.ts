@@ -262,12 +262,9 @@ export class OtaUpdater {
           return 'idle';
         }
         const result = fetched;
-        record = fetched.record;
-        if (record.phase === 'downloading')
-          record = await this.#announce(session, record, 'installing', {
-            bytesDownloaded: fetched.bytesDownloaded,
-            transfer: { mode: record.transfer ?? 'full', imageBytes: artifact.size },
-          });
+        record = { ...fetched.record, bytesDownloaded: fetched.bytesDownloaded };
+        if (record.phase === 'downloading') record = await this.#announce(session, record, 'installing');
+        else await this.#jobs.write(record);
         await this.#slots.install(target, result.path, {
           version: release.version,
           releaseId: release.releaseId,
@@ -581,8 +578,14 @@ export class OtaUpdater {
       seq: facts.seq,
       at: facts.at,
       reason: facts.reason,
-      bytesDownloaded: facts.bytesDownloaded,
-      transfer: facts.transfer,
+      // Once the image is in, every event repeats how it came: events may be applied out of order
+      // and a stale one is dropped, so the last one must carry it too.
+      bytesDownloaded: facts.bytesDownloaded ?? record.bytesDownloaded,
+      transfer:
+        facts.transfer ??
+        (record.bytesDownloaded !== undefined
+          ? { mode: record.transfer ?? 'full', imageBytes: record.artifact.size }
+          : undefined),
     });
   }
 

@@ -1,4 +1,4 @@
-import { type CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Aws, type CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { AnyPrincipal, Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
@@ -80,6 +80,14 @@ export class ReleaseTrust extends Construct {
           removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
         }),
     );
+    const publisherRole = publisher.role;
+    if (!publisherRole) throw new Error('The trust publisher has no role');
+    // AWS gives a role session's aws:PrincipalArn as the role's ARN; local AWS gives the session's
+    // (assumed-role) ARN. Naming both keeps the deny exact in either.
+    const publisherArns = [
+      publisherRole.roleArn,
+      `arn:${Aws.PARTITION}:sts::${Aws.ACCOUNT_ID}:assumed-role/${publisherRole.roleName}/*`,
+    ];
     for (const key of keys) {
       key.addToResourcePolicy(
         new PolicyStatement({
@@ -88,7 +96,7 @@ export class ReleaseTrust extends Construct {
           principals: [new AnyPrincipal()],
           actions: ['kms:Sign'],
           resources: ['*'],
-          conditions: { ArnNotEquals: { 'aws:PrincipalArn': publisher.role?.roleArn ?? '' } },
+          conditions: { ArnNotLike: { 'aws:PrincipalArn': publisherArns } },
         }),
       );
     }

@@ -60,7 +60,8 @@ Try:
   curl -s ${auth} "${stack.apiUrl}releases"
   curl -s ${auth} -X POST "${stack.apiUrl}rollouts/preview" -d '${rollout}'
   curl -s ${auth} -X POST "${stack.apiUrl}rollouts" -d '${rollout}'
-  curl -s ${auth} "${stack.apiUrl}rollouts/<rolloutId>"          # waves, funnels, halt reason
+  curl -s ${auth} "${stack.apiUrl}rollouts/<rolloutId>"          # waves, funnels, bytes sent/saved, halt reason
+  curl -s ${auth} "${stack.apiUrl}trust/root"                    # the TUF root devices verify releases with
 
 Press Ctrl-C to stop.`);
 } catch (error) {

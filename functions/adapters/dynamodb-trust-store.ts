@@ -42,22 +42,27 @@ export class DynamoDbTrustStore implements TrustStore {
 
   async addTargets(entries: readonly TargetEntry[]): Promise<void> {
     for (const entry of entries) {
+      const Key = { pk: PK, sk: `${TARGET_PREFIX}${entry.path}` };
       try {
         await this.client.send(
           new PutCommand({
             TableName: this.tableName,
-            Item: { pk: PK, sk: `${TARGET_PREFIX}${entry.path}`, entity: 'trust-target', ...entry },
+            Item: { ...Key, entity: 'trust-target', ...entry },
             ConditionExpression: 'attribute_not_exists(pk)',
-            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           }),
         );
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException)) throw error;
-        const existing = error.Item as unknown as TargetEntry | undefined;
-        const old = existing
-          ? { path: entry.path, length: Number(existing.length), sha256: String(existing.sha256) }
-          : undefined;
-        if (!old || !sameTarget(old as TargetEntry, entry)) throw new TargetConflictError(entry.path);
+        const { Item } = await this.client.send(
+          new GetCommand({ TableName: this.tableName, Key, ConsistentRead: true }),
+        );
+        const existing = Item && {
+          path: entry.path,
+          length: Number(Item.length),
+          sha256: String(Item.sha256),
+        };
+        if (!existing || !sameTarget(existing as TargetEntry, entry))
+          throw new TargetConflictError(entry.path);
       }
     }
   }

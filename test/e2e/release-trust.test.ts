@@ -41,6 +41,7 @@ import {
 import { api, context, eventually, uniqueId } from './support';
 
 const HARDWARE = ['rpi4', 'jetson-nano'];
+// Versions of this file's own, so its releases hold the simulated images whatever ran before.
 const image = (hw: string, version: string) => firmwareImage(hw, version);
 const fleets: FleetSimulator[] = [];
 const stateDirs: string[] = [];
@@ -92,6 +93,13 @@ async function startFleet(size: number, version: string, region = uniqueId('regi
   }));
   const [device] = devices;
   if (!device) throw new Error('startFleet needs at least one device');
+  // Rollouts plan deltas from the version the registry holds: wait until it has each report.
+  await eventually(async () => {
+    const versions = await Promise.all(
+      devices.map(async (d) => (await api('viewer').getDevice(d.deviceId)).firmwareVersion),
+    );
+    return versions.every((v) => v === version) ? true : undefined;
+  });
   return { fleet, region, devices, device };
 }
 
@@ -175,7 +183,7 @@ async function expectUnchanged(device: { deviceId: string; bootFile: string }, v
 }
 
 beforeAll(async () => {
-  for (const version of ['1.0.0', '1.1.0', '1.2.0'])
+  for (const version of ['2.0.0', '2.1.0', '2.2.0'])
     await publishRelease(api('operator'), version, HARDWARE, (hw) => image(hw, version));
 });
 
@@ -192,10 +200,10 @@ let template: JobDocumentV2 | undefined;
 describe('deltas in a rollout', () => {
   it('ships devices on two base versions a delta each and reports the bytes saved', async () => {
     const region = uniqueId('region');
-    const onOld = await startFleet(2, '1.0.0', region);
-    const onNewer = await startFleet(2, '1.1.0', region);
+    const onOld = await startFleet(2, '2.0.0', region);
+    const onNewer = await startFleet(2, '2.1.0', region);
 
-    const rollout = await rollOut(region, 'rel-1.2.0');
+    const rollout = await rollOut(region, 'rel-2.2.0');
 
     expect(rollout.status, rollout.haltReason ?? '').toBe('succeeded');
     const document = await jobDocumentOf(rollout.waves[0]?.jobId ?? '');
@@ -203,19 +211,19 @@ describe('deltas in a rollout', () => {
       const bases = entry.deltas.map((d) => d.baseSha256).sort();
       expect(bases).toHaveLength(2);
     }
-    const imageBytes = image('rpi4', '1.2.0').length;
+    const imageBytes = image('rpi4', '2.2.0').length;
     expect(rollout.bytes).toMatchObject({ deltaDevices: 4, fullDevices: 0 });
     expect(rollout.bytes?.saved).toBeGreaterThan(4 * imageBytes * 0.8);
     expect(rollout.bytes?.sent).toBeLessThan(4 * imageBytes * 0.2);
     for (const device of [...onOld.devices, ...onNewer.devices])
-      expect((await api('viewer').getDevice(device.deviceId)).firmwareVersion).toBe('1.2.0');
+      expect((await api('viewer').getDevice(device.deviceId)).firmwareVersion).toBe('2.2.0');
     template = document;
   });
 });
 
 describe('refusals: the device stays on its working version', () => {
   const signedDocument = () => {
-    if (!template) throw new Error('the delta rollout test must run first: it signs rel-1.2.0');
+    if (!template) throw new Error('the delta rollout test must run first: it signs rel-2.2.0');
     return { ...template, artifacts: template.artifacts.map((a) => ({ ...a, deltas: [] })) };
   };
   const entryFor = (doc: JobDocumentV2, hardwareType: string) => {
@@ -226,8 +234,8 @@ describe('refusals: the device stays on its working version', () => {
   const rpi4 = (doc: JobDocumentV2) => entryFor(doc, 'rpi4');
 
   it('refuses an image with one byte changed (a write to the bucket)', async () => {
-    const { device } = await startFleet(1, '1.0.0');
-    const tampered = Buffer.from(image('rpi4', '1.2.0'));
+    const { device } = await startFleet(1, '2.0.0');
+    const tampered = Buffer.from(image('rpi4', '2.2.0'));
     tampered[100] = (tampered[100] ?? 0) ^ 0x01;
     const key = `attack/${uniqueId()}`;
     await putObject(key, tampered);
@@ -238,13 +246,13 @@ describe('refusals: the device stays on its working version', () => {
       status: 'FAILED',
       reason: 'sha256-mismatch',
     });
-    await expectUnchanged(device, '1.0.0');
+    await expectUnchanged(device, '2.0.0');
   });
 
   it('refuses more bytes than the signed length', async () => {
-    const { device } = await startFleet(1, '1.0.0');
+    const { device } = await startFleet(1, '2.0.0');
     const key = `attack/${uniqueId()}`;
-    await putObject(key, Buffer.concat([image('rpi4', '1.2.0'), Buffer.from('and a payload')]));
+    await putObject(key, Buffer.concat([image('rpi4', '2.2.0'), Buffer.from('and a payload')]));
     const document = await resolved(signedDocument());
     rpi4(document).url = await presign(key);
 
@@ -252,11 +260,11 @@ describe('refusals: the device stays on its working version', () => {
       status: 'FAILED',
       reason: 'size-mismatch',
     });
-    await expectUnchanged(device, '1.0.0');
+    await expectUnchanged(device, '2.0.0');
   });
 
   it('refuses metadata signed by a key the root does not name', async () => {
-    const { device } = await startFleet(1, '1.0.0');
+    const { device } = await startFleet(1, '2.0.0');
     const timestamp = JSON.parse((await getObject('tuf/timestamp.json')).toString());
     const current = Metadata.fromJSON('timestamp' as never, timestamp as never);
     const forged = await signMetadata(current.signed as unknown as Timestamp, [
@@ -270,11 +278,11 @@ describe('refusals: the device stays on its working version', () => {
     const result = await attack(device.deviceId, document);
     expect(result.status).toBe('REJECTED');
     expect(result.reason).toMatch(/^signature-invalid/);
-    await expectUnchanged(device, '1.0.0');
+    await expectUnchanged(device, '2.0.0');
   });
 
   it('refuses an expired timestamp (the publisher stopped refreshing)', async () => {
-    const { device } = await startFleet(1, '1.0.0');
+    const { device } = await startFleet(1, '2.0.0');
     const lambda = new LambdaClient(localClientConfig(context()));
     const FunctionName = context().outputs.TrustPublisherFunctionName;
     const config = await lambda.send(new GetFunctionConfigurationCommand({ FunctionName }));
@@ -301,7 +309,7 @@ describe('refusals: the device stays on its working version', () => {
       const result = await attack(device.deviceId, document);
       expect(result.status).toBe('REJECTED');
       expect(result.reason).toMatch(/^metadata-expired/);
-      await expectUnchanged(device, '1.0.0');
+      await expectUnchanged(device, '2.0.0');
     } finally {
       await lambda.send(
         new UpdateFunctionConfigurationCommand({ FunctionName, Environment: { Variables: variables } }),
@@ -311,22 +319,22 @@ describe('refusals: the device stays on its working version', () => {
   });
 
   it('refuses a job naming one release with the signed target of another', async () => {
-    const { device } = await startFleet(1, '1.0.0');
+    const { device } = await startFleet(1, '2.0.0');
     const document = await resolved(signedDocument());
-    document.release = { releaseId: 'rel-1.1.0', version: '1.1.0' };
+    document.release = { releaseId: 'rel-2.1.0', version: '2.1.0' };
 
     const result = await attack(device.deviceId, document);
     expect(result.status).toBe('REJECTED');
     expect(result.reason).toMatch(/^release-mismatch/);
-    await expectUnchanged(device, '1.0.0');
+    await expectUnchanged(device, '2.0.0');
   });
 
   it('refuses the signed image of another release in place of this one (mix-and-match)', async () => {
-    const { device } = await startFleet(1, '1.0.0');
+    const { device } = await startFleet(1, '2.0.0');
     const document = await resolved(signedDocument());
     const other = await api('viewer').request<{ artifacts: Record<string, { artifactId: string }> }>(
       'GET',
-      'releases/rel-1.1.0',
+      'releases/rel-2.1.0',
     );
     rpi4(document).url = await presign(`artifacts/${other.body.artifacts.rpi4?.artifactId}`);
 
@@ -334,11 +342,11 @@ describe('refusals: the device stays on its working version', () => {
       status: 'FAILED',
       reason: 'sha256-mismatch',
     });
-    await expectUnchanged(device, '1.0.0');
+    await expectUnchanged(device, '2.0.0');
   });
 
   it('refuses a target signed for another hardware type', async () => {
-    const { device } = await startFleet(1, '1.0.0');
+    const { device } = await startFleet(1, '2.0.0');
     const document = await resolved(signedDocument());
     const jetson = entryFor(document, 'jetson-nano');
     rpi4(document).target = jetson.target;
@@ -347,13 +355,13 @@ describe('refusals: the device stays on its working version', () => {
     const result = await attack(device.deviceId, document);
     expect(result.status).toBe('REJECTED');
     expect(result.reason).toMatch(/^wrong-hardware-type/);
-    await expectUnchanged(device, '1.0.0');
+    await expectUnchanged(device, '2.0.0');
   });
 
   it('refuses a downgrade an operator rolls out as an install, and the rollout halts', async () => {
-    const { devices, region } = await startFleet(2, '1.2.0');
+    const { devices, region } = await startFleet(2, '2.2.0');
 
-    const rollout = await rollOut(region, 'rel-1.1.0');
+    const rollout = await rollOut(region, 'rel-2.1.0');
 
     expect(rollout.status).toBe('halted');
     const { body } = await api('viewer').request<{ items: { deviceId: string; reason?: string }[] }>(
@@ -366,19 +374,19 @@ describe('refusals: the device stays on its working version', () => {
         `rollouts/${rollout.rolloutId}/devices?stage=failed&limit=10`,
       );
       return view.items.some((d) =>
-        /^downgrade-refused: 1.1.0 is older than the running 1.2.0/.test(d.reason ?? ''),
+        /^downgrade-refused: 2.1.0 is older than the running 2.2.0/.test(d.reason ?? ''),
       )
         ? true
         : undefined;
     });
     expect(body.items.length).toBe(2);
-    for (const device of devices) await expectUnchanged(device, '1.2.0');
+    for (const device of devices) await expectUnchanged(device, '2.2.0');
   });
 });
 
 describe('key rotation', () => {
   it('moves devices registered under root v1 through a root key rotation and an online key rotation', async () => {
-    const { devices, region } = await startFleet(2, '1.0.0');
+    const { devices, region } = await startFleet(2, '2.0.0');
     const admin = api('admin');
     const before = await currentRoot(admin);
     const oldKeysDir = context().trust.rootKeysDir;
@@ -429,11 +437,11 @@ describe('key rotation', () => {
     const after = await currentRoot(admin);
     expect(after?.signed.version).toBe((before?.signed.version ?? 1) + 2);
 
-    const rollout = await rollOut(region, 'rel-1.1.0');
+    const rollout = await rollOut(region, 'rel-2.1.0');
 
     expect(rollout.status, rollout.haltReason ?? '').toBe('succeeded');
     for (const device of devices)
-      expect((await api('viewer').getDevice(device.deviceId)).firmwareVersion).toBe('1.1.0');
+      expect((await api('viewer').getDevice(device.deviceId)).firmwareVersion).toBe('2.1.0');
     const timestamp = JSON.parse((await getObject('tuf/timestamp.json')).toString()) as {
       signatures: { keyid: string }[];
     };

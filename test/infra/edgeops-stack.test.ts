@@ -182,8 +182,11 @@ describe('release trust: online signing keys', () => {
 
         expect(new Set(allowed)).toEqual(new Set(['arn:<AWS::Partition>:iam::<AWS::AccountId>:root']));
         expect(deny).toMatchObject({ Action: 'kms:Sign', Principal: { AWS: '*' } });
-        const condition = deny?.Condition as { ArnNotEquals?: Record<string, unknown> } | undefined;
-        expect(render(condition?.ArnNotEquals?.['aws:PrincipalArn'])).toBe(`<${publisherRole(stage)}.Arn>`);
+        const condition = deny?.Condition as { ArnNotLike?: Record<string, unknown> } | undefined;
+        expect(asList(condition?.ArnNotLike?.['aws:PrincipalArn']).map(render)).toEqual([
+          `<${publisherRole(stage)}.Arn>`,
+          `arn:<AWS::Partition>:sts::<AWS::AccountId>:assumed-role/<${publisherRole(stage)}>/*`,
+        ]);
       }
     },
   );

@@ -609,3 +609,106 @@ describe('DeviceAgent OTA: deltas', () => {
     });
   });
 });
+
+describe('DeviceAgent OTA: bandwidth policy', () => {
+  const policy = (fields: Record<string, unknown>) => ({
+    onMetered: 'delta-only',
+    timeZone: 'UTC',
+    ...fields,
+  });
+
+  async function agentWithPolicy(fields: Record<string, unknown>, metered: boolean) {
+    core.updateDesired(THING, { edgeops: { bandwidthPolicy: policy(fields) } });
+    const agent = new DeviceAgent({
+      identity: { deviceId: THING },
+      connector: core.connector(THING),
+      firmwareVersion: '1.0.0',
+      requestTimeoutMs: 2_000,
+      metered,
+      ota: {
+        stateDir,
+        hardwareType: 'rpi4',
+        allowPlainHttp: true,
+        timeFactor: 0.001,
+        fsync: false,
+        trustRoot: repo.root,
+      },
+    });
+    agents.push(agent);
+    await agent.start();
+    await core.waitFor(() => (agent.currentBandwidthPolicy() ? true : undefined), 2_000, 'the policy');
+    return agent;
+  }
+
+  it('on a metered link with no delta, waits for an unmetered one, then downloads the full image', async () => {
+    const agent = await agentWithPolicy({}, true);
+
+    core.createJob(JOB, jobDocument(), [THING]);
+    await until(async () => core.otaEvents(THING).some((e) => e.stage === 'downloading'));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(imageRequests()).toHaveLength(0);
+
+    agent.setMetered(false);
+    const execution = await finished(agent);
+
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(imageRequests()).toHaveLength(1);
+  });
+
+  it('fails the job when the image is larger than the byte cap, without downloading it', async () => {
+    const agent = await agentWithPolicy({ maxBytesPerUpdate: 1024 }, false);
+
+    core.createJob(JOB, jobDocument(), [THING]);
+    const execution = await finished(agent);
+
+    expect(execution.status).toBe('FAILED');
+    expect(execution.statusDetails.reason).toBe(`byte-cap-exceeded: needs ${IMAGE.length} bytes, cap 1024`);
+    expect(imageRequests()).toHaveLength(0);
+    expect(await bootState()).toEqual({ active: 'A', pending: null, trialBoots: 0 });
+  });
+
+  it('on a metered link takes the delta when there is one', async () => {
+    const BASE = IMAGE.map((b, i) => (i % 7000 === 0 ? b ^ 1 : b));
+    const patch = await createDelta(Buffer.from(BASE), IMAGE);
+    const delta = await repo.addDelta(RELEASE, 'rpi4', patch, BASE, IMAGE);
+    core.updateDesired(THING, { edgeops: { bandwidthPolicy: policy({}) } });
+    const agent = new DeviceAgent({
+      identity: { deviceId: THING },
+      connector: core.connector(THING),
+      firmwareVersion: '1.0.0',
+      requestTimeoutMs: 2_000,
+      metered: true,
+      ota: {
+        stateDir,
+        hardwareType: 'rpi4',
+        allowPlainHttp: true,
+        timeFactor: 0.001,
+        fsync: false,
+        trustRoot: repo.root,
+        factoryImage: BASE,
+      },
+    });
+    agents.push(agent);
+    await agent.start();
+    await core.waitFor(() => (agent.currentBandwidthPolicy() ? true : undefined), 2_000, 'the policy');
+
+    core.createJob(
+      JOB,
+      jobDocument({
+        artifacts: [
+          {
+            hardwareType: 'rpi4',
+            target: image.target,
+            url: image.url,
+            deltas: [{ baseSha256: sha256(BASE), target: delta.target, url: delta.url }],
+          },
+        ],
+      }),
+      [THING],
+    );
+    const execution = await finished(agent);
+
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(imageRequests().map((r) => r.path)).toEqual([`targets/${delta.target}`]);
+  });
+});
