@@ -134,7 +134,7 @@ export class BandwidthPolicySync {
   ): Promise<void> {
     let next: BandwidthPolicy | undefined;
     if (shadow.desired !== undefined && shadow.desired !== null) {
-      const parsed = BandwidthPolicy.safeParse(shadow.desired);
+      const parsed = BandwidthPolicy.safeParse(withoutNulls(shadow.desired));
       if (!parsed.success) {
         const issues = parsed.error.issues
           .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
@@ -204,4 +204,13 @@ function parseJson(payload: Buffer): Json | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A field the backend cleared is null in its update. AWS IoT deletes such fields from the shadow
+ * document; local AWS keeps them as null. Either way, null means "not set".
+ */
+function withoutNulls(value: unknown): unknown {
+  if (!isObject(value)) return value;
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null));
 }

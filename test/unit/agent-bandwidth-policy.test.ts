@@ -226,6 +226,18 @@ describe('BandwidthPolicySync on disk', () => {
     expect(JSON.parse(await readFile(file, 'utf8'))).toEqual({ policy: null });
   });
 
+  it('reads a field left null (as local AWS stores a cleared field) as not set', async () => {
+    const sync = await BandwidthPolicySync.open({ thingName: THING, log: () => {} });
+    sync.handle(
+      `$aws/things/${THING}/shadow/get/accepted`,
+      getAccepted({ desired: { edgeops: { bandwidthPolicy: bandwidthPolicyShadowValue(PLAIN) } } }, 2),
+      session,
+    );
+    await sync.settled();
+    expect(bandwidthPolicyShadowValue(PLAIN)).toMatchObject({ windows: null });
+    expect(sync.current).toEqual(PLAIN);
+  });
+
   it('ignores answers older than one already applied, and a corrupt file', async () => {
     await writeFile(file, '{"policy": {"onMetered": 7}}');
     const logs: string[] = [];
