@@ -54,13 +54,7 @@ export class ReleaseTrust extends Construct {
     this.trustObjects = trustObjects;
     this.fleet = fleet;
     const stack = Stack.of(this);
-    const bucketArn = `<${stack.getLogicalId(bucket.node.defaultChild as CfnElement)}.Arn>`;
-    this.bucketArnForNag = bucketArn;
-    const acknowledgeTrustObjects = (fn: IFunction, why: string) =>
-      Validations.of(fn).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::${bucketArn}/${TRUST_PREFIX}*]`,
-        reason: `TUF metadata files are named by version at run time; ${why}`,
-      });
+    this.bucketArnForNag = `<${stack.getLogicalId(bucket.node.defaultChild as CfnElement)}.Arn>`;
 
     const publisher = new EdgeOpsFunction(this, 'Publisher', {
       handlerFile: 'trust-publishing/publish-trust.handler.ts',
@@ -110,7 +104,7 @@ export class ReleaseTrust extends Construct {
     publisher.addToRolePolicy(
       new PolicyStatement({ actions: ['s3:GetObject', 's3:PutObject'], resources: [trustObjects] }),
     );
-    acknowledgeTrustObjects(publisher, 'the publisher writes them.');
+    this.#acknowledgeTrustObjects(publisher, 'the publisher writes them.');
     this.publisher = publisher;
 
     // Re-sign before the timestamp expires, with three refreshes of slack.
@@ -144,9 +138,13 @@ export class ReleaseTrust extends Construct {
   grantReadRoot(fn: IFunction): void {
     this.fleet.grantItems(fn, 'GetItem');
     fn.addToRolePolicy(new PolicyStatement({ actions: ['s3:GetObject'], resources: [this.trustObjects] }));
+    this.#acknowledgeTrustObjects(fn, 'it reads the newest root.');
+  }
+
+  #acknowledgeTrustObjects(fn: IFunction, why: string): void {
     Validations.of(fn).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${this.bucketArnForNag}/${TRUST_PREFIX}*]`,
-      reason: 'TUF metadata files are named by version at run time; it reads the newest root.',
+      reason: `TUF metadata files are named by version at run time; ${why}`,
     });
   }
 }

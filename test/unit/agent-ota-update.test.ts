@@ -617,7 +617,11 @@ describe('DeviceAgent OTA: bandwidth policy', () => {
     ...fields,
   });
 
-  async function agentWithPolicy(fields: Record<string, unknown>, metered: boolean) {
+  async function agentWithPolicy(
+    fields: Record<string, unknown>,
+    metered: boolean,
+    ota: Partial<DeviceAgentOtaOptions> = {},
+  ) {
     core.updateDesired(THING, { edgeops: { bandwidthPolicy: policy(fields) } });
     const agent = new DeviceAgent({
       identity: { deviceId: THING },
@@ -632,6 +636,7 @@ describe('DeviceAgent OTA: bandwidth policy', () => {
         timeFactor: 0.001,
         fsync: false,
         trustRoot: repo.root,
+        ...ota,
       },
     });
     agents.push(agent);
@@ -671,26 +676,7 @@ describe('DeviceAgent OTA: bandwidth policy', () => {
     const BASE = IMAGE.map((b, i) => (i % 7000 === 0 ? b ^ 1 : b));
     const patch = await createDelta(Buffer.from(BASE), IMAGE);
     const delta = await repo.addDelta(RELEASE, 'rpi4', patch, BASE, IMAGE);
-    core.updateDesired(THING, { edgeops: { bandwidthPolicy: policy({}) } });
-    const agent = new DeviceAgent({
-      identity: { deviceId: THING },
-      connector: core.connector(THING),
-      firmwareVersion: '1.0.0',
-      requestTimeoutMs: 2_000,
-      metered: true,
-      ota: {
-        stateDir,
-        hardwareType: 'rpi4',
-        allowPlainHttp: true,
-        timeFactor: 0.001,
-        fsync: false,
-        trustRoot: repo.root,
-        factoryImage: BASE,
-      },
-    });
-    agents.push(agent);
-    await agent.start();
-    await core.waitFor(() => (agent.currentBandwidthPolicy() ? true : undefined), 2_000, 'the policy');
+    const agent = await agentWithPolicy({}, true, { factoryImage: BASE });
 
     core.createJob(
       JOB,
