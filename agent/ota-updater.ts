@@ -280,8 +280,21 @@ export class OtaUpdater {
     return 'reboot';
   }
 
-  /** Verifies the release against the signed metadata before anything is downloaded. */
+  /**
+   * Verifies the release against the signed metadata before anything is downloaded. Fetching the
+   * metadata can fail for passing reasons (the network, a publication half written), so those
+   * failures get two more tries; every other refusal is final at once.
+   */
   async #verify(session: OtaSession, document: JobRecord['document']) {
+    for (let attempt = 1; ; attempt++) {
+      const verdict = await this.#verifyOnce(session, document);
+      if (verdict.ok || attempt >= 3 || !TRANSIENT_TRUST_FAILURE.test(verdict.reason)) return verdict;
+      this.options.log(`release verification failed (${verdict.reason}); trying again`);
+      await sleep(5_000 * attempt * this.options.timeFactor, undefined, { signal: session.signal });
+    }
+  }
+
+  async #verifyOnce(session: OtaSession, document: JobRecord['document']) {
     if (!(await exists(this.#dir.trustRootFile)))
       return { ok: false as const, reason: 'no-trust-root: this device was registered without a trust root' };
     const active = await this.#slots.readMeta(session.running.slot);
@@ -606,6 +619,9 @@ export class OtaUpdater {
 }
 
 type Decision = Pick<JobOutcome, 'stage' | 'jobStatus' | 'reason' | 'detail'>;
+
+/** Chain failures that a later fetch may not repeat; the rest are verdicts. */
+const TRANSIENT_TRUST_FAILURE = /^metadata-(unavailable|invalid|rollback)\b/;
 
 const TRIAL_LOST: Decision = { stage: 'rolled-back', jobStatus: 'FAILED', reason: 'trial-interrupted' };
 

@@ -18,6 +18,7 @@ interface RolloutBody {
   rolloutId: string;
   status: string;
   haltReason: string | null;
+  bytes?: { sent: number; saved: number; deltaDevices: number; fullDevices: number };
   waves: { wave: number; status: string; deviceCount: number; funnel?: Record<string, number> }[];
 }
 
@@ -50,6 +51,11 @@ try {
     }
     if (!['running', 'pausing', 'paused', 'awaiting-approval'].includes(body.status)) {
       log(body.haltReason ? `Halted: ${body.haltReason}` : `Rollout ${body.status}.`);
+      const bytes = body.bytes;
+      if (bytes)
+        log(
+          `Bytes: ${bytes.sent} sent, ${bytes.saved} saved by deltas (${bytes.deltaDevices} devices took a delta, ${bytes.fullDevices} the full image).`,
+        );
       break;
     }
     await new Promise((r) => setTimeout(r, 1000));

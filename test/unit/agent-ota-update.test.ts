@@ -698,3 +698,16 @@ describe('DeviceAgent OTA: bandwidth policy', () => {
     expect(imageRequests().map((r) => r.path)).toEqual([`targets/${delta.target}`]);
   });
 });
+
+describe('DeviceAgent OTA: fetching signed metadata', () => {
+  it('tries again when a metadata download breaks off, and then updates', async () => {
+    const agent = await startedAgent();
+    server.cutNextResponses(1, 0);
+
+    core.createJob(JOB, jobDocument(), [THING]);
+    const execution = await finished(agent);
+
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(server.requests.filter((r) => r.path === 'tuf/timestamp.json').length).toBeGreaterThan(1);
+  });
+});
