@@ -1,4 +1,4 @@
-import { type CfnElement, Duration, Size, Stack, Validations } from 'aws-cdk-lib';
+import { type CfnElement, Duration, Stack, Validations } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
@@ -34,9 +34,8 @@ export class DeltaBuilder extends Construct {
         FLEET_TABLE_NAME: fleet.table.tableName,
         ARTIFACT_BUCKET_NAME: artifactBucket.bucketName,
       },
+      // The build works in memory; /tmp keeps its default 512 MB.
       memorySize: 8192,
-      // The build works in memory; /tmp is not used today. 2 GB leaves room to spill inputs there.
-      ephemeralStorageSize: Size.gibibytes(2),
       timeout: Duration.minutes(15),
     });
     // Checks whether the delta is recorded already, then records it (create-only).
