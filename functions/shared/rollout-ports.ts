@@ -61,6 +61,7 @@ export const startRollout = once(() =>
     rollouts: rollouts(),
     orchestrator: orchestrator(),
     clock,
+    trust: trustRepository().store,
   }),
 );
 export const rollbackRollout = once(() =>

@@ -86,7 +86,17 @@ function setup(deviceCount = 30) {
       'deviceIds' in target ? devices.filter((d) => target.deviceIds.includes(d.deviceId)) : devices,
   };
   const clock = { now: () => new Date() };
-  const startRollout = makeStartRollout({ releases, targets, rollouts, orchestrator, clock });
+  // The repository was published under root v2: jobs carry 2.root.json for devices still on v1.
+  const trustStore = new InMemoryTrustStore();
+  void trustStore.putState({ rootVersion: 2, versions: { targets: 3, snapshot: 3, timestamp: 3 } });
+  const startRollout = makeStartRollout({
+    releases,
+    targets,
+    rollouts,
+    orchestrator,
+    clock,
+    trust: trustStore,
+  });
   const rollback = makeRollbackRollout({ rollouts, releases, startRollout });
   const record = makeRecordOtaEvent({ rollouts });
   const seq = new Map<string, number>();
@@ -116,9 +126,6 @@ function setup(deviceCount = 30) {
       deviceId,
     );
   };
-  // The repository was published under root v2: jobs carry 2.root.json for devices still on v1.
-  const trustStore = new InMemoryTrustStore();
-  void trustStore.putState({ rootVersion: 2, versions: { targets: 3, snapshot: 3, timestamp: 3 } });
   const steps = {
     next: makeNextStep({ rollouts }),
     startWave: makeStartWave({
@@ -169,6 +176,7 @@ function setup(deviceCount = 30) {
     run,
     releases,
     targets,
+    trustStore,
   };
 }
 
@@ -269,6 +277,15 @@ describe('rollout flow (use cases on in-memory adapters)', () => {
   it('refuses a target with no compatible device', async () => {
     const only = setup(1);
     await expect(only.startRollout(request(), 'ops')).rejects.toBeInstanceOf(ValidationError);
+  });
+
+  it('refuses to start before the root ceremony, and writes nothing', async () => {
+    const t = setup();
+    await t.trustStore.putState({ rootVersion: 1 });
+
+    await expect(t.startRollout(request(), 'ops')).rejects.toThrow(/run the root ceremony/);
+    expect(t.started).toEqual([]);
+    expect((await t.rollouts.listRollouts(10)).items).toEqual([]);
   });
 });
 

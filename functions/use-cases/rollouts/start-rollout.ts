@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { RolloutStateError } from '../../domain/errors';
 import type { DeviceExecution, Rollout } from '../../domain/rollout';
 import type { Clock } from '../../ports/clock';
 import type { RolloutOrchestrator } from '../../ports/rollout-orchestrator';
 import type { RolloutStore } from '../../ports/rollout-store';
+import type { TrustStore } from '../../ports/trust-repository';
 import { makePlanRollout, type PlanPorts, type RolloutRequest } from './plan-rollout';
 
 export interface StartRolloutOptions {
@@ -12,15 +14,25 @@ export interface StartRolloutOptions {
 
 /**
  * Starts a rollout:
+ * 0. refuses (409) before the root ceremony: nothing could be signed, so devices would refuse it;
  * 1. plans it exactly as the preview does;
  * 2. writes the rollout and one execution per planned device, claiming the devices;
  * 3. starts the orchestrator, which runs the waves.
  */
 export const makeStartRollout = (
-  ports: PlanPorts & { rollouts: RolloutStore; orchestrator: RolloutOrchestrator; clock: Clock },
+  ports: PlanPorts & {
+    rollouts: RolloutStore;
+    orchestrator: RolloutOrchestrator;
+    clock: Clock;
+    trust: Pick<TrustStore, 'getState'>;
+  },
 ) => {
   const plan = makePlanRollout(ports);
   return async (request: RolloutRequest, actor: string, options: StartRolloutOptions = {}) => {
+    if (!(await ports.trust.getState())?.versions)
+      throw new RolloutStateError(
+        'No release trust yet: run the root ceremony (npm run trust -- init) before the first rollout',
+      );
     const planned = await plan(request);
     const rolloutId = `ro-${randomBytes(6).toString('hex')}`;
     const rollout: Rollout = {
