@@ -160,9 +160,7 @@ function get(url: URL, have: number, idleTimeoutMs: number, signal?: AbortSignal
       {
         headers: {
           ...(have > 0 ? { range: `bytes=${have}-` } : {}),
-          // Plain http is only ever allowed against local AWS, whose S3 counts a request as TLS
-          // (as the artifact bucket's policy demands) when this header says the hop was https.
-          ...(url.protocol === 'http:' ? { 'x-forwarded-proto': 'https' } : {}),
+          ...localAwsHeaders(url),
         },
         ...(signal ? { signal } : {}),
       },
@@ -201,3 +199,10 @@ async function fail(
   await rm(partialPath, { force: true });
   return { ok: false, reason };
 }
+
+/**
+ * Plain http is only ever allowed against local AWS, whose S3 counts a request as TLS (as the
+ * artifact bucket's policy demands) when this header says the hop was https. Over https: none.
+ */
+export const localAwsHeaders = (url: URL): Record<string, string> =>
+  url.protocol === 'http:' ? { 'x-forwarded-proto': 'https' } : {};

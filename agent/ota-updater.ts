@@ -305,7 +305,6 @@ export class OtaUpdater {
       runningVersion: session.running.version,
       ...(active?.sha256 ? { activeImageSha256: active.sha256 } : {}),
       now: new Date(this.options.now()),
-      plainHttpHeaders: { 'x-forwarded-proto': 'https' },
       log: (line) => this.options.log(line),
     });
   }

@@ -32,6 +32,7 @@ import {
   SignedTargetFacts,
 } from '../functions/domain/ota-contract';
 import { compareVersions } from '../functions/domain/version-order';
+import { localAwsHeaders } from './artifact-download';
 
 /** A target as the verified targets metadata signs it, and where the job says to fetch it. */
 export interface SignedTarget {
@@ -55,8 +56,6 @@ export interface VerifyReleaseRequest {
   /** SHA-256 of the image in the active slot, to pick a delta built from it. */
   readonly activeImageSha256?: string;
   readonly now: Date;
-  /** Local simulations fetch over plain http from local AWS, which wants this header. */
-  readonly plainHttpHeaders?: Record<string, string>;
   readonly log: (line: string) => void;
 }
 
@@ -76,7 +75,7 @@ export async function verifyRelease(request: VerifyReleaseRequest): Promise<Rele
     updater = new Updater({
       metadataDir: request.trustDir,
       metadataBaseUrl: METADATA_BASE,
-      fetcher: new JobDocumentFetcher(document.trust.metadata, request.plainHttpHeaders ?? {}),
+      fetcher: new JobDocumentFetcher(document.trust.metadata),
       config: { maxRootRotations: 64, fetchRetries: 2 },
     });
     await updater.refresh();
@@ -194,10 +193,7 @@ function chainFailure(error: unknown): string {
  * the document does not carry is a 404, which for `N.root.json` means "no newer root".
  */
 class JobDocumentFetcher extends BaseFetcher {
-  constructor(
-    private readonly urls: Record<string, string>,
-    private readonly plainHttpHeaders: Record<string, string>,
-  ) {
+  constructor(private readonly urls: Record<string, string>) {
     super();
   }
 
@@ -205,8 +201,10 @@ class JobDocumentFetcher extends BaseFetcher {
     const name = url.slice(url.lastIndexOf('/') + 1);
     const target = this.urls[name];
     if (!target) throw new DownloadHTTPError(`${name} is not in the job document`, 404);
-    const headers = new URL(target).protocol === 'http:' ? this.plainHttpHeaders : {};
-    const response = await fetch(target, { headers, signal: AbortSignal.timeout(30_000) });
+    const response = await fetch(target, {
+      headers: localAwsHeaders(new URL(target)),
+      signal: AbortSignal.timeout(30_000),
+    });
     if (!response.ok || !response.body) {
       await response.body?.cancel();
       throw new DownloadHTTPError(`GET ${name}: HTTP ${response.status}`, response.status);

@@ -1,7 +1,8 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { Delta } from '../domain/delta';
 import type { DeltaStore } from '../ports/delta-store';
+import { queryPartition } from './dynamodb-query';
 
 /**
  * DeltaStore on the fleet table: one item per delta in its release's partition, pk
@@ -46,22 +47,8 @@ export class DynamoDbDeltaStore implements DeltaStore {
   }
 
   async listDeltas(releaseId: string): Promise<Delta[]> {
-    const deltas: Delta[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          ExpressionAttributeValues: { ':pk': `RELEASE#${releaseId}`, ':prefix': 'DELTA#' },
-          ExclusiveStartKey: startKey,
-          ConsistentRead: true,
-        }),
-      );
-      deltas.push(...(page.Items ?? []).map(withoutKeys));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    return deltas;
+    const items = await queryPartition(this.client, this.tableName, `RELEASE#${releaseId}`, 'DELTA#');
+    return items.map(withoutKeys);
   }
 }
 

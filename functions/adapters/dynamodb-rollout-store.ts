@@ -5,7 +5,6 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
-  QueryCommand,
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
@@ -18,6 +17,7 @@ import {
   type RolloutStatus,
 } from '../domain/rollout';
 import type { RolloutPage, RolloutStore } from '../ports/rollout-store';
+import { queryPartition } from './dynamodb-query';
 import { decodeCursor, encodeCursor } from './page-cursor';
 
 /**
@@ -163,22 +163,8 @@ export class DynamoDbRolloutStore implements RolloutStore {
 
   async listExecutions(rolloutId: string, waveIndex?: number): Promise<DeviceExecution[]> {
     const prefix = waveIndex === undefined ? 'EXEC#' : `EXEC#${pad(waveIndex)}#`;
-    const items: DeviceExecution[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          ExpressionAttributeValues: { ':pk': `ROLLOUT#${rolloutId}`, ':prefix': prefix },
-          ExclusiveStartKey: startKey,
-          ConsistentRead: true,
-        }),
-      );
-      items.push(...(page.Items ?? []).map((i) => stripKeys<DeviceExecution>(i)));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    return items;
+    const items = await queryPartition(this.client, this.tableName, `ROLLOUT#${rolloutId}`, prefix);
+    return items.map((i) => stripKeys<DeviceExecution>(i));
   }
 
   async queueWave(rolloutId: string, waveIndex: number, deviceIds: readonly string[]): Promise<void> {

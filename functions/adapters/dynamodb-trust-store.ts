@@ -1,13 +1,8 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import {
-  DeleteCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { sameTarget, TargetConflictError, type TargetEntry } from '../domain/tuf-metadata';
 import type { TrustState, TrustStore } from '../ports/trust-repository';
+import { queryPartition } from './dynamodb-query';
 
 const PK = 'TRUST';
 const STATE = { pk: PK, sk: 'STATE' };
@@ -68,29 +63,12 @@ export class DynamoDbTrustStore implements TrustStore {
   }
 
   async listTargets(): Promise<TargetEntry[]> {
-    const entries: TargetEntry[] = [];
-    let ExclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          ExpressionAttributeValues: { ':pk': PK, ':prefix': TARGET_PREFIX },
-          ConsistentRead: true,
-          ExclusiveStartKey,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        entries.push({
-          path: String(item.path),
-          length: Number(item.length),
-          sha256: String(item.sha256),
-          facts: item.facts as TargetEntry['facts'],
-        });
-      }
-      ExclusiveStartKey = page.LastEvaluatedKey;
-    } while (ExclusiveStartKey);
-    return entries;
+    return (await queryPartition(this.client, this.tableName, PK, TARGET_PREFIX)).map((item) => ({
+      path: String(item.path),
+      length: Number(item.length),
+      sha256: String(item.sha256),
+      facts: item.facts as TargetEntry['facts'],
+    }));
   }
 
   async lock(owner: string, ttlSeconds: number, now: Date): Promise<boolean> {

@@ -9,6 +9,7 @@ import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { markRequestsAsTls } from './local-aws-tls';
 
 export const dynamoDb = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
   marshallOptions: { removeUndefinedValues: true },
@@ -50,18 +51,7 @@ export const s3 = new S3Client({
   // bytes then fail. The backend computes its own SHA-256 after the upload anyway.
   requestChecksumCalculation: 'WHEN_REQUIRED',
 });
-if (localAws) {
-  // Local AWS speaks plain HTTP and counts a request as TLS (aws:SecureTransport) only when it
-  // says `X-Forwarded-Proto: https`; the artifact bucket denies all others, as S3 does. Added
-  // after signing, so no signature or presigned URL includes it. In AWS this never runs.
-  s3.middlewareStack.add(
-    (next) => (args) => {
-      const request = args.request as { headers?: Record<string, string> };
-      if (request.headers) request.headers['x-forwarded-proto'] = 'https';
-      return next(args);
-    },
-    { step: 'deserialize', name: 'localAwsTlsMarker' },
-  );
-}
+// In AWS this never runs (see local-aws-tls.ts).
+if (localAws) markRequestsAsTls(s3);
 
 export const lambda = new LambdaClient({});

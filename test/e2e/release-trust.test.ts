@@ -27,6 +27,7 @@ import { FleetSimulator } from '../../agent/fleet-simulator';
 import { LocalKeySigner } from '../../functions/adapters/local-key-signer';
 import type { JobDocumentV2 } from '../../functions/domain/ota-contract';
 import { Metadata, serialize, signMetadata, type Timestamp } from '../../functions/domain/tuf-metadata';
+import { markRequestsAsTls } from '../../functions/shared/local-aws-tls';
 import { firmwareImage } from '../../scripts/local-aws/firmware-images';
 import { localClientConfig } from '../../scripts/local-aws/ministack';
 import { publishRelease } from '../../scripts/local-aws/releases';
@@ -46,19 +47,8 @@ const image = (hw: string, version: string) => firmwareImage(hw, version);
 const fleets: FleetSimulator[] = [];
 const stateDirs: string[] = [];
 const iot = () => new IoTClient(localClientConfig(context()));
-/** The test's own S3 client; local AWS counts its requests as TLS with this header (README). */
-function s3() {
-  const client = new S3Client({ ...localClientConfig(context()), forcePathStyle: true });
-  client.middlewareStack.add(
-    (next) => (args) => {
-      const request = args.request as { headers?: Record<string, string> };
-      if (request.headers) request.headers['x-forwarded-proto'] = 'https';
-      return next(args);
-    },
-    { step: 'deserialize', name: 'localAwsTlsMarker' },
-  );
-  return client;
-}
+/** The test's own S3 client (local AWS: see local-aws-tls.ts). */
+const s3 = () => markRequestsAsTls(new S3Client({ ...localClientConfig(context()), forcePathStyle: true }));
 const bucket = () => context().outputs.ArtifactBucketName;
 
 interface RolloutBody {

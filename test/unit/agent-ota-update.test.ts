@@ -66,6 +66,19 @@ function jobDocument(overrides: Record<string, unknown> = {}) {
   };
 }
 
+/** The job, offering a signed delta from `base` to the image. */
+const jobWithDelta = (base: Uint8Array, delta: { target: string; url: string }) =>
+  jobDocument({
+    artifacts: [
+      {
+        hardwareType: 'rpi4',
+        target: image.target,
+        url: image.url,
+        deltas: [{ baseSha256: sha256(base), target: delta.target, url: delta.url }],
+      },
+    ],
+  });
+
 /** Requests for image bytes (the rest fetch signed metadata). */
 const imageRequests = () => server.requests.filter((r) => r.path.startsWith('targets/'));
 
@@ -552,20 +565,7 @@ describe('DeviceAgent OTA: deltas', () => {
     const delta = await repo.addDelta(RELEASE, 'rpi4', patch, BASE, IMAGE);
     const agent = await startedAgent({ factoryImage: BASE });
 
-    core.createJob(
-      JOB,
-      jobDocument({
-        artifacts: [
-          {
-            hardwareType: 'rpi4',
-            target: image.target,
-            url: image.url,
-            deltas: [{ baseSha256: sha256(BASE), target: delta.target, url: delta.url }],
-          },
-        ],
-      }),
-      [THING],
-    );
+    core.createJob(JOB, jobWithDelta(BASE, delta), [THING]);
     const execution = await finished(agent);
 
     expect(execution.status).toBe('SUCCEEDED');
@@ -584,20 +584,7 @@ describe('DeviceAgent OTA: deltas', () => {
     server.put(`targets/${delta.target}`, await createDelta(Buffer.from(BASE), Buffer.from(BASE)));
     const agent = await startedAgent({ factoryImage: BASE });
 
-    core.createJob(
-      JOB,
-      jobDocument({
-        artifacts: [
-          {
-            hardwareType: 'rpi4',
-            target: image.target,
-            url: image.url,
-            deltas: [{ baseSha256: sha256(BASE), target: delta.target, url: delta.url }],
-          },
-        ],
-      }),
-      [THING],
-    );
+    core.createJob(JOB, jobWithDelta(BASE, delta), [THING]);
     const execution = await finished(agent);
 
     expect(execution.status).toBe('SUCCEEDED');
@@ -678,20 +665,7 @@ describe('DeviceAgent OTA: bandwidth policy', () => {
     const delta = await repo.addDelta(RELEASE, 'rpi4', patch, BASE, IMAGE);
     const agent = await agentWithPolicy({}, true, { factoryImage: BASE });
 
-    core.createJob(
-      JOB,
-      jobDocument({
-        artifacts: [
-          {
-            hardwareType: 'rpi4',
-            target: image.target,
-            url: image.url,
-            deltas: [{ baseSha256: sha256(BASE), target: delta.target, url: delta.url }],
-          },
-        ],
-      }),
-      [THING],
-    );
+    core.createJob(JOB, jobWithDelta(BASE, delta), [THING]);
     const execution = await finished(agent);
 
     expect(execution.status).toBe('SUCCEEDED');
