@@ -1,4 +1,4 @@
-import { type CfnElement, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Validations } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
@@ -6,6 +6,7 @@ import { Construct } from 'constructs';
 import { DELTA_PREFIX } from '../functions/domain/delta';
 import { EdgeOpsFunction } from './edgeops-function';
 import type { FleetStore } from './fleet-store';
+import { nagArn } from './nag';
 
 export interface DeltaBuilderProps {
   /** Holds the delta records, in each release's partition. */
@@ -53,7 +54,7 @@ export class DeltaBuilder extends Construct {
         resources: [artifactBucket.arnForObjects(`${DELTA_PREFIX}*`)],
       }),
     );
-    const bucketArn = `<${Stack.of(this).getLogicalId(artifactBucket.node.defaultChild as CfnElement)}.Arn>`;
+    const bucketArn = nagArn(this, artifactBucket.bucketArn);
     Validations.of(fn).acknowledge(
       {
         id: `AwsSolutions-IAM5[Resource::${bucketArn}/artifacts/*]`,

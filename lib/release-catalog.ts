@@ -1,4 +1,4 @@
-import { Duration, Size, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Duration, Size, Validations } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
@@ -6,6 +6,7 @@ import { Construct } from 'constructs';
 import { MAX_SINGLE_UPLOAD_SIZE } from '../functions/domain/artifact';
 import { EdgeOpsFunction } from './edgeops-function';
 import type { FleetStore } from './fleet-store';
+import { nagArn } from './nag';
 import type { OperatorApi } from './operator-api';
 
 /** Where artifact objects live in the bucket; no role here reaches any other key. */
@@ -143,13 +144,4 @@ export class ReleaseCatalog extends Construct {
     api.addRoute('GET', 'releases', listReleases);
     api.addRoute('GET', 'releases/{releaseId}', getRelease);
   }
-}
-
-/** An ARN as cdk-nag prints it in a finding: `<LogicalId.Arn>` for a resource of the stack. */
-function nagArn(scope: Construct, arn: string): string {
-  if (!Token.isUnresolved(arn)) return arn;
-  const resolved: unknown = Stack.of(scope).resolve(arn);
-  const getAtt = (resolved as { 'Fn::GetAtt'?: unknown } | undefined)?.['Fn::GetAtt'];
-  if (Array.isArray(getAtt)) return `<${getAtt.join('.')}>`;
-  throw new Error(`Cannot name ${JSON.stringify(resolved)} as cdk-nag does`);
 }

@@ -1,4 +1,4 @@
-import { Aws, type CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { AnyPrincipal, Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
@@ -8,6 +8,7 @@ import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { EdgeOpsFunction } from './edgeops-function';
 import type { FleetStore } from './fleet-store';
+import { nagArn } from './nag';
 import type { OperatorApi } from './operator-api';
 
 /** Where the TUF metadata lives in the artifact bucket (functions/adapters/s3-trust-files.ts). */
@@ -53,8 +54,8 @@ export class ReleaseTrust extends Construct {
     const trustObjects = bucket.arnForObjects(`${TRUST_PREFIX}*`);
     this.trustObjects = trustObjects;
     this.fleet = fleet;
-    const stack = Stack.of(this);
-    this.bucketArnForNag = `<${stack.getLogicalId(bucket.node.defaultChild as CfnElement)}.Arn>`;
+    const _stack = Stack.of(this);
+    this.bucketArnForNag = nagArn(this, bucket.bucketArn);
 
     const publisher = new EdgeOpsFunction(this, 'Publisher', {
       handlerFile: 'trust-publishing/publish-trust.handler.ts',
@@ -125,7 +126,7 @@ export class ReleaseTrust extends Construct {
     });
     publisher.grantInvoke(manage);
     Validations.of(manage).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(publisher.node.defaultChild as CfnElement)}.Arn>:*]`,
+      id: `AwsSolutions-IAM5[Resource::${nagArn(this, publisher.functionArn)}:*]`,
       reason: 'CDK grants invoking every version and alias of the publisher; there is only $LATEST.',
     });
 

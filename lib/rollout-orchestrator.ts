@@ -1,4 +1,4 @@
-import { Aws, type CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { type IGrantable, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -25,6 +25,7 @@ import { DELTA_PREFIX } from '../functions/domain/delta';
 import type { DeviceGateway } from './device-gateway';
 import { EdgeOpsFunction } from './edgeops-function';
 import type { FleetStore } from './fleet-store';
+import { nagArn } from './nag';
 import type { OperatorApi } from './operator-api';
 import { TRUST_PREFIX } from './release-trust';
 
@@ -63,7 +64,7 @@ export class RolloutOrchestrator extends Construct {
   constructor(scope: Construct, id: string, props: RolloutOrchestratorProps) {
     super(scope, id);
     const { fleet, artifactBucket, api, gateway } = props;
-    const stack = Stack.of(this);
+    const _stack = Stack.of(this);
     const scoped = props.iotResourceLevelPermissions ?? true;
     const iotArn = (resource: string) =>
       scoped ? `arn:${Aws.PARTITION}:iot:${Aws.REGION}:${Aws.ACCOUNT_ID}:${resource}` : '*';
@@ -169,7 +170,7 @@ export class RolloutOrchestrator extends Construct {
 
     const runtimeNames =
       'Rollouts create and read things, thing groups and jobs whose names exist only at run time.';
-    const nagArn = (resource: string) =>
+    const nagIotArn = (resource: string) =>
       `arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:${resource}`;
     for (const f of [steps, control]) {
       Validations.of(f).acknowledge({
@@ -181,7 +182,7 @@ export class RolloutOrchestrator extends Construct {
     for (const f of [steps, preview, start, read, control]) {
       Validations.of(f).acknowledge(
         ...['thing/*', 'thinggroup/*', 'job/*'].map((r) => ({
-          id: `AwsSolutions-IAM5[Resource::${nagArn(r)}]`,
+          id: `AwsSolutions-IAM5[Resource::${nagIotArn(r)}]`,
           reason: runtimeNames,
         })),
         {
@@ -190,7 +191,7 @@ export class RolloutOrchestrator extends Construct {
         },
       );
     }
-    const bucketArn = `<${stack.getLogicalId(artifactBucket.node.defaultChild as CfnElement)}.Arn>`;
+    const bucketArn = nagArn(this, artifactBucket.bucketArn);
     Validations.of(presignRole).acknowledge(
       {
         id: `AwsSolutions-IAM5[Resource::${bucketArn}/artifacts/*]`,
@@ -355,18 +356,17 @@ export class RolloutOrchestrator extends Construct {
         includeExecutionData: true,
       },
     });
-    const logicalId = (fn: IFunction) => Stack.of(this).getLogicalId(fn.node.defaultChild as CfnElement);
     Validations.of(machine).acknowledge(
       {
-        id: `AwsSolutions-IAM5[Resource::<${logicalId(steps)}.Arn>:*]`,
+        id: `AwsSolutions-IAM5[Resource::${nagArn(this, steps.functionArn)}:*]`,
         reason: 'CDK grants invoking every version and alias of the step function; there is only $LATEST.',
       },
       {
-        id: `AwsSolutions-IAM5[Resource::<${logicalId(deltaBuilder)}.Arn>:*]`,
+        id: `AwsSolutions-IAM5[Resource::${nagArn(this, deltaBuilder.functionArn)}:*]`,
         reason: 'CDK grants invoking every version and alias of the delta builder; there is only $LATEST.',
       },
       {
-        id: `AwsSolutions-IAM5[Resource::<${logicalId(trustPublisher)}.Arn>:*]`,
+        id: `AwsSolutions-IAM5[Resource::${nagArn(this, trustPublisher.functionArn)}:*]`,
         reason: 'CDK grants invoking every version and alias of the trust publisher; there is only $LATEST.',
       },
       {
