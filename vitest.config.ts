@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Three projects: `unit` (pure, in-memory, no network), `infra` (CDK synth, assertions, cdk-nag)
- * and `e2e` (the real stack deployed into local AWS, which the e2e global setup starts and stops).
+ * Four projects: `unit` (pure, in-memory, no network), `infra` (CDK synth, assertions, cdk-nag),
+ * `e2e` (the real stack deployed into local AWS, which the e2e global setup starts and stops) and
+ * `local-run` (`npm start`, `npm run demo` and local AWS as real processes: Ctrl-C, kills, leftovers).
  */
 export default defineConfig({
   test: {
@@ -23,6 +24,15 @@ export default defineConfig({
           globalSetup: ['test/e2e/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 600_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'local-run',
+          include: ['test/local-run/**/*.test.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 120_000,
           fileParallelism: false,
         },
       },

@@ -26,7 +26,7 @@ import { type DurabilityOptions, readJsonFile, writeJsonAtomic } from './atomic-
 import { shadowTopics } from './iot-topics';
 
 /** On disk: the policy last applied, or null for none. */
-const StoredPolicy = z.strictObject({ policy: BandwidthPolicy.nullable() });
+const StoredPolicy = z.strictObject({ policy: z.nullable(BandwidthPolicy) });
 
 export interface BandwidthPolicySyncOptions {
   readonly thingName: string;

@@ -22,11 +22,18 @@ import {
   type FaultProfile,
   throttledLink,
 } from './fault-profiles';
-import type { HealthCheck } from './health-check';
+import { type HealthCheck, imageMatchesMetadata } from './health-check';
 import type { MqttConnector } from './mqtt-connection';
 import { type BrokerAddress, MqttJsConnection } from './mqtt-js-connection';
 import { NetworkSwitch } from './network-switch';
-import type { OperatorApiClient, Registration } from './operator-api-client';
+import {
+  describeRetry,
+  type OperatorApiClient,
+  type RegisterOptions,
+  type Registration,
+  RegistrationLostError,
+} from './operator-api-client';
+import type { RetryPolicy } from './retry-policy';
 
 export interface FleetOtaOptions {
   /** Each device keeps its slots and OTA state in `<stateDir>/<deviceId>`. */
@@ -77,6 +84,15 @@ export interface FleetSimulatorOptions {
   readonly ota?: FleetOtaOptions;
   /** Devices brought up at once. @default 8 */
   readonly concurrency?: number;
+  /** How devices register through `api` (local AWS answers slowly under load). */
+  readonly registration?: {
+    /** Registrations in flight at once, whatever `concurrency` says. @default 4 */
+    readonly concurrency?: number;
+    /** Backoff for 5xx, 429 and timeouts. @default DEFAULT_RETRY_POLICY */
+    readonly retry?: RetryPolicy;
+    /** @default a line to `log` */
+    readonly onRetry?: RegisterOptions['onRetry'];
+  };
   /**
    * Which devices start on a metered link (all, none, or by device id), where the bandwidth
    * policy's `onMetered` applies; `setMetered` changes it later. @default false
@@ -99,7 +115,7 @@ export interface SimulatedDeviceStatus {
 interface SimulatedDevice {
   readonly deviceId: string;
   readonly hardwareType: string;
-  readonly profile: FaultProfile | undefined;
+  profile: FaultProfile | undefined;
   readonly network: NetworkSwitch | undefined;
   options: DeviceAgentOptions | undefined;
   agent: DeviceAgent | undefined;
@@ -111,6 +127,7 @@ export class FleetSimulator {
   readonly #devices = new Map<string, SimulatedDevice>();
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #timers = new Map<NodeJS.Timeout, () => void>();
+  readonly #registrations = new Semaphore();
   #stopped = false;
 
   constructor(private readonly options: FleetSimulatorOptions) {
@@ -163,12 +180,43 @@ export class FleetSimulator {
     return counts;
   }
 
-  async start(): Promise<void> {
+  /**
+   * Brings the fleet up, `concurrency` devices at a time, and registers at most
+   * `registration.concurrency` of them at once. Stops early (and rejects) on the first device
+   * that cannot come up, when `signal` aborts, or when `stop()` is called meanwhile.
+   */
+  async start(options: { readonly signal?: AbortSignal } = {}): Promise<void> {
     const { size, concurrency = 8 } = this.options;
-    const indexes = Array.from({ length: size }, (_, i) => i);
-    for (let i = 0; i < indexes.length; i += concurrency) {
-      await Promise.all(indexes.slice(i, i + concurrency).map((index) => this.#bringUp(index)));
-    }
+    const { signal } = options;
+    let next = 0;
+    let failed = false;
+    const worker = async () => {
+      while (next < size && !failed && !this.#stopped) {
+        signal?.throwIfAborted();
+        const index = next++;
+        try {
+          await this.#bringUp(index, signal);
+        } catch (error) {
+          failed = true;
+          throw error;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, size)) }, worker));
+    signal?.throwIfAborted();
+  }
+
+  /**
+   * Changes what a device's next health check does: `healthy`, `unhealthy-after-boot` or
+   * `crash-loop`. The other profiles shape links set up when the device came up.
+   */
+  setFaultProfile(deviceId: string, profile: 'healthy' | 'unhealthy-after-boot' | 'crash-loop'): void {
+    const device = this.#devices.get(deviceId);
+    if (!device) throw new Error(`No simulated device ${deviceId}`);
+    if (!this.options.ota) throw new Error('Fault profiles need `ota`');
+    if (device.profile !== undefined && !HEALTH_PROFILES.has(device.profile))
+      throw new Error(`${deviceId} has link profile ${device.profile}, which cannot change now`);
+    device.profile = profile;
   }
 
   /** Resolves once no device has work in flight and no simulated fault is still pending. */
@@ -188,7 +236,7 @@ export class FleetSimulator {
     await Promise.allSettled(this.agents.map((agent) => agent.stop()));
   }
 
-  async #bringUp(index: number): Promise<void> {
+  async #bringUp(index: number, signal: AbortSignal | undefined): Promise<void> {
     const {
       api,
       prefix = 'sim',
@@ -198,19 +246,20 @@ export class FleetSimulator {
       firmwareVersion = '1.0.0',
       ota,
     } = this.options;
-    const deviceId = `${prefix}-${String(index + 1).padStart(4, '0')}`;
+    const plannedId = `${prefix}-${String(index + 1).padStart(4, '0')}`;
     const hardwareType = hardwareTypes[Math.floor(index / sites.length) % hardwareTypes.length] ?? 'hw';
     const registration = api
-      ? await api.registerDevice({
-          deviceId,
-          site: sites[index % sites.length] ?? 'site',
-          hardwareType,
-          region,
-        })
+      ? await this.#register(
+          api,
+          { deviceId: plannedId, site: sites[index % sites.length] ?? 'site', hardwareType, region },
+          signal,
+        )
       : undefined;
+    const deviceId = registration?.device.deviceId ?? plannedId;
     if (registration) this.#saveCredentials(registration);
+    // By the planned id, so a replacement id (see #register) keeps the device's profile.
     const profile = ota
-      ? assignFaultProfile(deviceId, { seed: ota.seed ?? 'edgeops', mix: ota.mix, byDevice: ota.profiles })
+      ? assignFaultProfile(plannedId, { seed: ota.seed ?? 'edgeops', mix: ota.mix, byDevice: ota.profiles })
       : undefined;
     const baseConnector = this.#connectorFor(deviceId, registration);
     const network = profile === 'offline' ? new NetworkSwitch(baseConnector) : undefined;
@@ -235,13 +284,51 @@ export class FleetSimulator {
       ...(this.options.log ? { log: this.options.log } : {}),
       ...(ota ? { ota: this.#otaOptions(device, ota, registration?.trustRoot) } : {}),
     };
+    if (this.#stopped) return;
     this.#devices.set(deviceId, device);
     const agent = new DeviceAgent(device.options);
     device.agent = agent;
     await agent.start();
+    // stop() ran while this agent was starting: it did not see it.
+    if (this.#stopped) await agent.stop();
     this.options.log?.(
       `  ${deviceId} ${registration ? 'registered, ' : ''}connected, reported ${agent.firmwareVersion}`,
     );
+  }
+
+  /**
+   * Registers through the API with backoff, a few at a time. A retry that finds the id taken by
+   * an earlier attempt whose answer was lost (RegistrationLostError) cannot get that device's
+   * private key back: the simulator then registers it under a replacement id (`<id>-r2`, ...) and
+   * says so; the lost id stays in the registry, never connected.
+   */
+  async #register(
+    api: OperatorApiClient,
+    profile: { deviceId: string; site: string; hardwareType: string; region: string },
+    signal: AbortSignal | undefined,
+  ): Promise<Registration> {
+    const { registration = {} } = this.options;
+    const retry = registration.retry ?? {};
+    for (let replacement = 1; ; replacement++) {
+      const deviceId = replacement === 1 ? profile.deviceId : `${profile.deviceId}-r${replacement}`;
+      await this.#registrations.acquire(registration.concurrency ?? 4, signal);
+      try {
+        if (this.#stopped) throw new Error(`Fleet stopped before ${deviceId} registered`);
+        return await api.registerDevice(
+          { ...profile, deviceId },
+          {
+            retry,
+            ...(signal ? { signal } : {}),
+            onRetry: registration.onRetry ?? ((notice) => this.options.log?.(`  ${describeRetry(notice)}`)),
+          },
+        );
+      } catch (error) {
+        if (!(error instanceof RegistrationLostError) || replacement >= 3) throw error;
+        this.options.log?.(`  ${error.message} Registering it as ${profile.deviceId}-r${replacement + 1}.`);
+      } finally {
+        this.#registrations.release();
+      }
+    }
   }
 
   #connectorFor(deviceId: string, registration: Registration | undefined): MqttConnector {
@@ -271,7 +358,7 @@ export class FleetSimulator {
       ...(trustRoot === undefined ? {} : { trustRoot }),
       ...(factoryImage ? { factoryImage } : {}),
       ...(link ? { link } : {}),
-      ...(healthCheck ? { healthCheck } : {}),
+      healthCheck,
       onEvent: (event) => {
         device.lastEvent = event;
         if (
@@ -298,17 +385,19 @@ export class FleetSimulator {
     return undefined;
   }
 
-  #healthCheckFor(device: SimulatedDevice): HealthCheck | undefined {
-    if (device.profile === 'unhealthy-after-boot')
-      return async () => ({ healthy: false, detail: 'simulated: the new version does not come up' });
-    if (device.profile === 'crash-loop')
-      return (trial) => {
+  /** Reads the device's profile at each check, so `setFaultProfile` takes effect. */
+  #healthCheckFor(device: SimulatedDevice): HealthCheck {
+    return async (trial) => {
+      if (device.profile === 'unhealthy-after-boot')
+        return { healthy: false, detail: 'simulated: the new version does not come up' };
+      if (device.profile === 'crash-loop') {
         this.#track(this.#crashAndRestart(device));
         return new Promise((_, reject) =>
           trial.signal.addEventListener('abort', () => reject(trial.signal.reason), { once: true }),
         );
-      };
-    return undefined;
+      }
+      return imageMatchesMetadata(trial);
+    };
   }
 
   /** The new version takes the device down before it confirms; a watchdog starts it again. */
@@ -368,5 +457,37 @@ export class FleetSimulator {
       writeFileSync(join(deviceDir, file), content, { mode: 0o600 });
       chmodSync(join(deviceDir, file), 0o600);
     }
+  }
+}
+
+const HEALTH_PROFILES: ReadonlySet<FaultProfile> = new Set(['healthy', 'unhealthy-after-boot', 'crash-loop']);
+
+/** At most `limit` holders at once; waiters go in arrival order, and leave when `signal` aborts. */
+class Semaphore {
+  #held = 0;
+  readonly #waiting: (() => void)[] = [];
+
+  async acquire(limit: number, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    while (this.#held >= limit) {
+      await new Promise<void>((resolve, reject) => {
+        const wake = () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        const onAbort = () => {
+          this.#waiting.splice(this.#waiting.indexOf(wake), 1);
+          reject(signal?.reason);
+        };
+        this.#waiting.push(wake);
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+    }
+    this.#held++;
+  }
+
+  release(): void {
+    this.#held--;
+    this.#waiting.shift()?.();
   }
 }

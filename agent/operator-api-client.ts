@@ -1,4 +1,5 @@
 /** A small typed client for the operator API, shared by the simulator, the CLI and the tests. */
+import { backoffDelay, isRetryableStatus, type RetryPolicy, withDefaults } from './retry-policy';
 
 export interface ApiResponse<T = unknown> {
   readonly status: number;
@@ -98,6 +99,80 @@ export class ApiError extends Error {
   }
 }
 
+/** Registration, with retries, ended without a device: names the device and every attempt. */
+export class RegistrationFailedError extends ApiError {
+  override readonly name = 'RegistrationFailedError';
+  constructor(
+    readonly deviceId: string,
+    /** One entry per attempt: the status (and message) it got, `timeout` or `network error`. */
+    readonly attempts: readonly string[],
+    last: ApiResponse | undefined,
+  ) {
+    super(last?.status ?? 0, last?.body);
+    const count = attempts.length;
+    this.message =
+      `Registering device ${deviceId} failed after ${count} attempt${count === 1 ? '' : 's'}; ` +
+      `last: ${attempts.at(-1) ?? 'none'}${count > 1 ? ` (all: ${attempts.join(', ')})` : ''}`;
+  }
+}
+
+/**
+ * A retried registration found the device already there (409): an earlier attempt that seemed
+ * to fail (a gateway or Lambda timeout) went through on the server, in part or in full. Its
+ * answer is lost, and with it the device's private key: the API returns the key only in the
+ * 201 answer and stores it nowhere, so it cannot be fetched again. The honest outcome is this
+ * error, with what the registry now holds for the id; a simulator may register a replacement id,
+ * a real factory line must decommission the id and start over.
+ */
+export class RegistrationLostError extends ApiError {
+  override readonly name = 'RegistrationLostError';
+  constructor(
+    readonly deviceId: string,
+    readonly attempts: readonly string[],
+    /** The device as the registry shows it now, when the lookup worked. */
+    readonly existing: DeviceView | undefined,
+    conflict: ApiResponse,
+  ) {
+    super(409, conflict.body);
+    const state = existing
+      ? existing.certificateId
+        ? `registered, with certificate ${existing.certificateId}`
+        : 'half registered, with no certificate (that attempt was cut off)'
+      : 'taken (the lookup failed)';
+    this.message =
+      `Device ${deviceId}: after ${attempts.join(', ')}, a retry found the id ${state}. An earlier attempt ` +
+      'went through on the server but its answer was lost, and with it the private key, which the API ' +
+      'returns only once: register the device under another id.';
+  }
+}
+
+export interface RetryNotice {
+  readonly deviceId: string;
+  readonly attempt: number;
+  /** What the attempt got: a status (and message), `timeout` or `network error`. */
+  readonly outcome: string;
+  readonly delayMs: number;
+}
+
+/** One line for a retried registration, for a console. */
+export const describeRetry = (notice: RetryNotice) =>
+  `${notice.deviceId}: registration attempt ${notice.attempt} got ${notice.outcome}; trying again in ${(notice.delayMs / 1000).toFixed(1)} s`;
+
+export interface RegisterOptions {
+  /** Retry 5xx, 429, timeouts and network errors with backoff. @default no retries */
+  readonly retry?: RetryPolicy;
+  readonly signal?: AbortSignal;
+  /** Told of each failed attempt that will be tried again, and after how long. */
+  readonly onRetry?: (notice: RetryNotice) => void;
+}
+
+const describeAnswer = (response: ApiResponse) => {
+  const message = (response.body as { message?: unknown } | undefined)?.message;
+  return typeof message === 'string'
+    ? `${response.status} ${message.slice(0, 120)}`
+    : String(response.status);
+};
+
 export class OperatorApiClient {
   constructor(
     private readonly baseUrl: string,
@@ -105,9 +180,15 @@ export class OperatorApiClient {
   ) {}
 
   /** Sends a request and returns status and parsed body, whatever the status. */
-  async request<T = unknown>(method: string, path: string, body?: unknown | string): Promise<ApiResponse<T>> {
+  async request<T = unknown>(
+    method: string,
+    path: string,
+    body?: unknown | string,
+    init: { signal?: AbortSignal } = {},
+  ): Promise<ApiResponse<T>> {
     const response = await fetch(new URL(path.replace(/^\//, ''), this.baseUrl), {
       method,
+      ...(init.signal ? { signal: init.signal } : {}),
       headers: {
         ...(this.token ? { authorization: this.token } : {}),
         ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
@@ -122,13 +203,72 @@ export class OperatorApiClient {
     return { status: response.status, body: parsed as T };
   }
 
-  async registerDevice(profile: {
-    deviceId: string;
-    hardwareType: string;
-    site: string;
-    region: string;
-  }): Promise<Registration> {
-    return this.#expect<Registration>(201, await this.request('POST', 'devices', profile));
+  /**
+   * `POST /devices`. Without `retry`, one attempt, and any status but 201 is an ApiError. With
+   * `retry`, 5xx, 429, timeouts and network errors are tried again with backoff; the end is a
+   * RegistrationFailedError naming the device and each attempt, or a RegistrationLostError when
+   * a retry meets 409 because an earlier attempt went through after all. A 409 on the first
+   * attempt is a plain conflict (ApiError): the id was taken before.
+   */
+  async registerDevice(
+    profile: { deviceId: string; hardwareType: string; site: string; region: string },
+    options: RegisterOptions = {},
+  ): Promise<Registration> {
+    if (!options.retry)
+      return this.#expect<Registration>(201, await this.request('POST', 'devices', profile));
+    const policy = withDefaults(options.retry);
+    const { signal } = options;
+    const attempts: string[] = [];
+    let last: ApiResponse | undefined;
+    for (let attempt = 1; attempt <= policy.maxAttempts; attempt++) {
+      signal?.throwIfAborted();
+      const timeout = AbortSignal.timeout(policy.attemptTimeoutMs);
+      let response: ApiResponse | undefined;
+      try {
+        response = await this.request('POST', 'devices', profile, {
+          signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+        });
+      } catch (error) {
+        signal?.throwIfAborted();
+        attempts.push(
+          timeout.aborted
+            ? 'timeout'
+            : `network error (${(error as Error).cause ?? (error as Error).message})`,
+        );
+      }
+      if (response?.status === 201) return response.body as Registration;
+      if (response) {
+        if (response.status === 409 && attempts.length > 0)
+          throw await this.#lostRegistration(profile.deviceId, attempts, response);
+        attempts.push(describeAnswer(response));
+        last = response;
+        if (!isRetryableStatus(response.status))
+          throw new RegistrationFailedError(profile.deviceId, attempts, response);
+      }
+      if (attempt < policy.maxAttempts) {
+        const delayMs = backoffDelay(attempt, policy);
+        options.onRetry?.({ deviceId: profile.deviceId, attempt, outcome: attempts.at(-1) ?? '', delayMs });
+        await policy.sleep(delayMs, signal);
+      }
+    }
+    throw new RegistrationFailedError(profile.deviceId, attempts, last);
+  }
+
+  async #lostRegistration(deviceId: string, attempts: readonly string[], conflict: ApiResponse) {
+    const lookup = await this.request<DeviceView>(
+      'GET',
+      `devices/${encodeURIComponent(deviceId)}`,
+      undefined,
+      {
+        signal: AbortSignal.timeout(30_000),
+      },
+    ).catch(() => undefined);
+    return new RegistrationLostError(
+      deviceId,
+      attempts,
+      lookup?.status === 200 ? lookup.body : undefined,
+      conflict,
+    );
   }
 
   async getDevice(deviceId: string): Promise<DeviceView> {

@@ -306,6 +306,7 @@ export class OtaUpdater {
       ...(active?.sha256 ? { activeImageSha256: active.sha256 } : {}),
       now: new Date(this.options.now()),
       log: (line) => this.options.log(line),
+      timeFactor: this.options.timeFactor,
     });
   }
 

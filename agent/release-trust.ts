@@ -17,6 +17,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BaseFetcher, Updater } from 'tuf-js';
 import {
   BadVersionError,
@@ -33,6 +34,7 @@ import {
 } from '../functions/domain/ota-contract';
 import { compareVersions } from '../functions/domain/version-order';
 import { localAwsHeaders } from './artifact-download';
+import { ioTimeoutMs } from './io-timeouts';
 
 /** A target as the verified targets metadata signs it, and where the job says to fetch it. */
 export interface SignedTarget {
@@ -57,7 +59,14 @@ export interface VerifyReleaseRequest {
   readonly activeImageSha256?: string;
   readonly now: Date;
   readonly log: (line: string) => void;
+  /** How long one metadata file may take on a real device. @default METADATA_FETCH_TIMEOUT_MS */
+  readonly metadataFetchTimeoutMs?: number;
+  /** The device's time factor: below 1 (a simulated fleet) that timeout grows (`ioTimeoutMs`). @default 1 */
+  readonly timeFactor?: number;
 }
+
+/** How long one metadata file may take to arrive, on a real device. */
+export const METADATA_FETCH_TIMEOUT_MS = 30_000;
 
 /** Writes the root a device receives at registration; later roots chain from it. */
 export async function installTrustRoot(trustDir: string, root: unknown): Promise<void> {
@@ -75,7 +84,10 @@ export async function verifyRelease(request: VerifyReleaseRequest): Promise<Rele
     updater = new Updater({
       metadataDir: request.trustDir,
       metadataBaseUrl: METADATA_BASE,
-      fetcher: new JobDocumentFetcher(document.trust.metadata),
+      fetcher: new JobDocumentFetcher(
+        document.trust.metadata,
+        ioTimeoutMs(request.metadataFetchTimeoutMs ?? METADATA_FETCH_TIMEOUT_MS, request.timeFactor),
+      ),
       config: { maxRootRotations: 64, fetchRetries: 2 },
     });
     await updater.refresh();
@@ -191,9 +203,17 @@ function chainFailure(error: unknown): string {
 /**
  * tuf-js asks for `<base>/<file>`; the job document has one presigned URL per file name. A name
  * the document does not carry is a 404, which for `N.root.json` means "no newer root".
+ *
+ * `timeoutMs` is the deadline for one file. Within it, a connection that is refused, reset or
+ * not made (fetch's own connect timeout is a fixed 10 s) is tried again after a short pause:
+ * a GET is safe to repeat, and tuf-js's own `fetchRetries` applies only to its default fetcher.
  */
-class JobDocumentFetcher extends BaseFetcher {
-  constructor(private readonly urls: Record<string, string>) {
+export class JobDocumentFetcher extends BaseFetcher {
+  constructor(
+    private readonly urls: Record<string, string>,
+    readonly timeoutMs: number = METADATA_FETCH_TIMEOUT_MS,
+    readonly maxConnectAttempts = 5,
+  ) {
     super();
   }
 
@@ -201,14 +221,23 @@ class JobDocumentFetcher extends BaseFetcher {
     const name = url.slice(url.lastIndexOf('/') + 1);
     const target = this.urls[name];
     if (!target) throw new DownloadHTTPError(`${name} is not in the job document`, 404);
-    const response = await fetch(target, {
-      headers: localAwsHeaders(new URL(target)),
-      signal: AbortSignal.timeout(30_000),
-    });
-    if (!response.ok || !response.body) {
-      await response.body?.cancel();
-      throw new DownloadHTTPError(`GET ${name}: HTTP ${response.status}`, response.status);
+    const deadline = AbortSignal.timeout(this.timeoutMs);
+    for (let attempt = 1; ; attempt++) {
+      let response: Response;
+      try {
+        response = await fetch(target, { headers: localAwsHeaders(new URL(target)), signal: deadline });
+      } catch (error) {
+        // fetch rejects with a TypeError when no connection or answer came; an abort is the deadline.
+        if (deadline.aborted || !(error instanceof TypeError) || attempt >= this.maxConnectAttempts)
+          throw error;
+        await sleep(Math.random() * Math.min(2_000, 100 * 2 ** attempt), undefined, { signal: deadline });
+        continue;
+      }
+      if (!response.ok || !response.body) {
+        await response.body?.cancel();
+        throw new DownloadHTTPError(`GET ${name}: HTTP ${response.status}`, response.status);
+      }
+      return response.body as ReadableStream<Uint8Array<ArrayBuffer>>;
     }
-    return response.body as ReadableStream<Uint8Array<ArrayBuffer>>;
   }
 }

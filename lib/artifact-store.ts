@@ -7,6 +7,7 @@ import {
   ObjectOwnership,
 } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { PLAN_PREFIX } from '../functions/adapters/s3-rollout-plan-store';
 
 export interface ArtifactStoreProps {
   /** @default RemovalPolicy.RETAIN: released artifacts outlive the stack unless a stage says otherwise. */
@@ -16,6 +17,7 @@ export interface ArtifactStoreProps {
 /**
  * Where firmware, application, model and config artifacts live: versioned (a released object is
  * never overwritten in place), encrypted, private, reachable over TLS only, with access logs.
+ * Started rollouts' plans wait under `rollout-plans/` until their executions are written.
  */
 export class ArtifactStore extends Construct {
   public readonly bucket: IBucket;
@@ -44,6 +46,10 @@ export class ArtifactStore extends Construct {
       enforceSSL: true,
       serverAccessLogsBucket: accessLogs,
       serverAccessLogsPrefix: 'artifacts/',
+      // A rollout's plan pieces are read within minutes of its start; keep them a while to debug.
+      lifecycleRules: [
+        { prefix: PLAN_PREFIX, expiration: Duration.days(30), noncurrentVersionExpiration: Duration.days(1) },
+      ],
       removalPolicy,
     });
   }

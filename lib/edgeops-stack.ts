@@ -11,7 +11,7 @@ import type { Construct } from 'constructs';
 import { ArtifactStore } from './artifact-store';
 import { BandwidthPolicies } from './bandwidth-policies';
 import { DeltaBuilder } from './delta-builder';
-import { DeviceGateway } from './device-gateway';
+import { type DeviceEventBatching, DeviceGateway } from './device-gateway';
 import { FleetStore } from './fleet-store';
 import { OperatorApi } from './operator-api';
 import { OperatorIdentity } from './operator-identity';
@@ -34,6 +34,19 @@ export interface StageConfig {
   readonly artifactMultipartThreshold?: Size;
   /** How often a running wave is checked, and how long devices keep a new slot on trial. */
   readonly rollouts: { readonly pollSeconds: number; readonly deviceHealthCheckSeconds: number };
+  /** How device events go from their queues to their Lambdas (lib/device-gateway.ts). */
+  readonly deviceEvents: DeviceEventBatching;
+  /**
+   * Turn on AWS IoT job execution events from the stack (lib/job-execution-events.ts). Local AWS
+   * cannot run that custom resource's handler (its Lambdas have no AWS SDK to load), so the local
+   * deploy script turns them on instead (scripts/local-aws/deploy.ts).
+   */
+  readonly jobExecutionEventsFromStack: boolean;
+  /**
+   * Deny requests without TLS to the device event queues. Local AWS counts the IoT rules
+   * engine's own SendMessage as not TLS, so there the policy would refuse every device event.
+   */
+  readonly deviceQueuesRequireTls: boolean;
 }
 
 export const STAGES: Record<StageConfig['name'], StageConfig> = {
@@ -44,6 +57,9 @@ export const STAGES: Record<StageConfig['name'], StageConfig> = {
     webAcl: true,
     iotResourceLevelPermissions: true,
     rollouts: { pollSeconds: 30, deviceHealthCheckSeconds: 60 },
+    deviceEvents: { batchSize: 100, maxBatchingWindow: Duration.seconds(2), maxConcurrency: 5 },
+    jobExecutionEventsFromStack: true,
+    deviceQueuesRequireTls: true,
   },
   local: {
     name: 'local',
@@ -54,6 +70,11 @@ export const STAGES: Record<StageConfig['name'], StageConfig> = {
     // Small, so that e2e tests run a multipart upload with a file of a few MiB.
     artifactMultipartThreshold: Size.mebibytes(8),
     rollouts: { pollSeconds: 2, deviceHealthCheckSeconds: 2 },
+    // Local AWS hands a mapping at most 10 messages and ignores batching windows; 2 batches of a
+    // kind at once keep its Lambda workers (about 120 MB each) to a few on a laptop.
+    deviceEvents: { batchSize: 10, maxBatchingWindow: Duration.seconds(0), maxConcurrency: 2 },
+    jobExecutionEventsFromStack: false,
+    deviceQueuesRequireTls: false,
   },
 };
 
@@ -80,7 +101,11 @@ export class EdgeOpsStack extends Stack {
       requireMfa: props.stage.requireMfa,
       removalPolicy,
     });
-    const gateway = new DeviceGateway(this, 'DeviceGateway', { fleet });
+    const gateway = new DeviceGateway(this, 'DeviceGateway', {
+      fleet,
+      batching: props.stage.deviceEvents,
+      requireTls: props.stage.deviceQueuesRequireTls,
+    });
     const api = new OperatorApi(this, 'OperatorApi', {
       fleet,
       userPool: identity.userPool,
@@ -119,6 +144,7 @@ export class EdgeOpsStack extends Stack {
       pollInterval: Duration.seconds(props.stage.rollouts.pollSeconds),
       deviceHealthCheckSeconds: props.stage.rollouts.deviceHealthCheckSeconds,
       iotResourceLevelPermissions: props.stage.iotResourceLevelPermissions,
+      jobExecutionEventsFromStack: props.stage.jobExecutionEventsFromStack,
     });
 
     const outputs: Record<string, string> = {

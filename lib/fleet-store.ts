@@ -1,7 +1,15 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
-import { AttributeType, BillingMode, type ITable, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import {
+  AttributeType,
+  BillingMode,
+  type ITable,
+  ProjectionType,
+  Table,
+  TableEncryption,
+} from 'aws-cdk-lib/aws-dynamodb';
 import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { FAILED_BY_WAVE_INDEX } from '../functions/adapters/dynamodb-rollout-store';
 
 export interface FleetStoreProps {
   /** @default RemovalPolicy.RETAIN: the registry outlives the stack unless a stage says otherwise. */
@@ -15,6 +23,10 @@ export interface FleetStoreProps {
  */
 export class FleetStore extends Construct {
   static readonly BY_SITE_INDEX = 'bySite';
+  /** The TTL attribute: DynamoDB deletes an item some time after this epoch second. */
+  static readonly EXPIRES_AT_ATTRIBUTE = 'expiresAt';
+  /** Sparse: only executions counted as failed or rolled back carry `failedKey` (rollout + wave). */
+  static readonly FAILED_BY_WAVE_INDEX = FAILED_BY_WAVE_INDEX;
   public readonly table: ITable;
 
   constructor(scope: Construct, id: string, props: FleetStoreProps = {}) {
@@ -25,12 +37,21 @@ export class FleetStore extends Construct {
       billingMode: BillingMode.PAY_PER_REQUEST,
       encryption: TableEncryption.AWS_MANAGED,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      // Items that carry it (a rollout's per-device executions) expire then (epoch seconds).
+      timeToLiveAttribute: FleetStore.EXPIRES_AT_ATTRIBUTE,
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
     table.addGlobalSecondaryIndex({
       indexName: FleetStore.BY_SITE_INDEX,
       partitionKey: { name: 'site', type: AttributeType.STRING },
       sortKey: { name: 'deviceId', type: AttributeType.STRING },
+    });
+    table.addGlobalSecondaryIndex({
+      indexName: FleetStore.FAILED_BY_WAVE_INDEX,
+      partitionKey: { name: 'failedKey', type: AttributeType.STRING },
+      sortKey: { name: 'deviceId', type: AttributeType.STRING },
+      projectionType: ProjectionType.INCLUDE,
+      nonKeyAttributes: ['reason', 'stage', 'jobStatus'],
     });
     this.table = table;
   }
@@ -42,12 +63,15 @@ export class FleetStore extends Construct {
     );
   }
 
-  /** Scan of the table and Query of the table and its named index. */
-  grantList(grantee: IGrantable): void {
+  /**
+   * Scan of the table and Query of the table and of the named indexes.
+   * @default indexes [bySite]
+   */
+  grantList(grantee: IGrantable, indexes: readonly string[] = [FleetStore.BY_SITE_INDEX]): void {
     grantee.grantPrincipal.addToPrincipalPolicy(
       new PolicyStatement({
         actions: ['dynamodb:Scan', 'dynamodb:Query'],
-        resources: [this.table.tableArn, `${this.table.tableArn}/index/${FleetStore.BY_SITE_INDEX}`],
+        resources: [this.table.tableArn, ...indexes.map((i) => `${this.table.tableArn}/index/${i}`)],
       }),
     );
   }

@@ -7,27 +7,56 @@ import {
   Choice,
   Condition,
   DefinitionBody,
+  Fail,
   type IChainable,
   IntegrationPattern,
+  JitterType,
   JsonPath,
   LogLevel,
   Map as MapState,
   Pass,
+  Result,
   StateMachine,
   Succeed,
   TaskInput,
+  type TaskStateBase,
   Wait,
   WaitTime,
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { PLAN_PREFIX } from '../functions/adapters/s3-rollout-plan-store';
 import { DELTA_PREFIX } from '../functions/domain/delta';
+import { ROLLOUT_RUN_MAX_DAYS } from '../functions/domain/rollout-retention';
 import type { DeviceGateway } from './device-gateway';
 import { EdgeOpsFunction } from './edgeops-function';
-import type { FleetStore } from './fleet-store';
+import { FleetStore } from './fleet-store';
+import { JobExecutionEvents } from './job-execution-events';
 import { nagArn } from './nag';
 import type { OperatorApi } from './operator-api';
 import { TRUST_PREFIX } from './release-trust';
+
+/**
+ * Errors a step may fail with that say nothing about the rollout: the function timed out, was
+ * throttled or crashed, or an AWS service throttled or failed after the SDK's own retries; each
+ * is worth another try.
+ */
+const TRANSIENT_STEP_ERRORS = [
+  'Lambda.TooManyRequestsException',
+  'Lambda.Unknown',
+  'Sandbox.Timedout',
+  'ThrottlingException',
+  'TooManyRequestsException',
+  'ProvisionedThroughputExceededException',
+  'RequestLimitExceeded',
+  'TransactionConflictException',
+  'InternalServerError',
+  'InternalFailureException',
+  'ServiceUnavailableException',
+  'TimeoutError',
+  // Raised by a step whose cleanup (cancel a job, delete a group) did not all happen yet.
+  'CleanupIncompleteError',
+];
 
 export interface RolloutOrchestratorProps {
   readonly fleet: FleetStore;
@@ -51,12 +80,18 @@ export interface RolloutOrchestratorProps {
   readonly deviceHealthCheckSeconds?: number;
   /** Scope IoT permissions by ARN; see OperatorApiProps. @default true */
   readonly iotResourceLevelPermissions?: boolean;
+  /**
+   * Turn on AWS IoT job execution events from the stack (lib/job-execution-events.ts); when
+   * false, whoever deploys must turn them on. @default true
+   */
+  readonly jobExecutionEventsFromStack?: boolean;
 }
 
 /**
  * Staged rollouts: the state machine that runs a rollout's waves (one IoT job per wave, a soak,
- * and a health gate before the next), the Lambda that does each step, the rule that brings
- * devices' OTA progress in, and the operator routes under /rollouts.
+ * and a health gate before the next), the Lambda that does each step, the device event routes
+ * that bring devices' OTA progress and their job executions' outcomes in, and the operator
+ * routes under /rollouts.
  */
 export class RolloutOrchestrator extends Construct {
   public readonly stateMachine: StateMachine;
@@ -108,7 +143,8 @@ export class RolloutOrchestrator extends Construct {
       grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({ actions, resources }));
     const readFleet = (grantee: IGrantable) => {
       fleet.grantItems(grantee, 'GetItem', 'BatchGetItem', 'Query');
-      fleet.grantList(grantee);
+      // bySite to resolve a site's devices; failedByWave to name a wave's failed devices.
+      fleet.grantList(grantee, [FleetStore.BY_SITE_INDEX, FleetStore.FAILED_BY_WAVE_INDEX]);
     };
     const writeFleet = (grantee: IGrantable) =>
       fleet.grantItems(grantee, 'PutItem', 'UpdateItem', 'BatchWriteItem');
@@ -125,13 +161,16 @@ export class RolloutOrchestrator extends Construct {
         [iotArn('thinggroup/*'), iotArn('thing/*')],
       );
       grant(grantee, ['iot:CreateJob'], [iotArn('job/*'), iotArn('thinggroup/*')]);
-      grant(grantee, ['iot:CancelJob', 'iot:ListJobExecutionsForJob'], [iotArn('job/*')]);
+      grant(grantee, ['iot:CancelJob'], [iotArn('job/*')]);
       grant(grantee, ['iam:PassRole'], [presignRole.roleArn]);
     };
 
+    // A started rollout's plan pieces: written by POST /rollouts (and a rollback), read by the steps.
+    const plans = artifactBucket.arnForObjects(`${PLAN_PREFIX}*`);
     const steps = fn('RolloutSteps', 'rollout-steps/steps.handler.ts');
     startRollouts(steps);
     runJobs(steps);
+    grant(steps, ['s3:GetObject'], [plans]);
     // A task token, not an ARN, names what SendTaskSuccess resumes: it has no resource-level scope.
     grant(steps, ['states:SendTaskSuccess'], ['*']);
 
@@ -143,13 +182,24 @@ export class RolloutOrchestrator extends Construct {
       props.pollInterval ?? Duration.seconds(30),
     );
 
-    const otaEvents = gateway.routeToLambda(
+    const otaEvents = gateway.routeToQueue(
       'OtaEvent',
       'device-events/record-ota-event.handler.ts',
       "SELECT *, topic(3) AS thingName FROM 'edgeops/devices/+/ota'",
       { ARTIFACT_BUCKET_NAME: artifactBucket.bucketName },
     );
-    fleet.grantItems(otaEvents, 'UpdateItem');
+    // What AWS IoT says of each device's job execution: a wave job that failed, was rejected,
+    // timed out, was canceled or removed is recorded on the device's execution.
+    const jobExecutionEvents = gateway.routeToQueue(
+      'JobExecutionEvent',
+      'device-events/record-job-execution-event.handler.ts',
+      "SELECT * FROM '$aws/events/jobExecution/+/+'",
+    );
+    if (props.jobExecutionEventsFromStack ?? true) new JobExecutionEvents(this, 'JobExecutionEvents');
+    // An event reads the device's execution and writes it with its wave's counters in one
+    // transaction (a Put and an Update).
+    for (const route of [otaEvents, jobExecutionEvents])
+      fleet.grantItems(route.function, 'GetItem', 'PutItem', 'UpdateItem');
 
     const preview = fn('PreviewRollout', 'operator-api/rollouts/preview-rollout.handler.ts');
     readFleet(preview);
@@ -160,13 +210,19 @@ export class RolloutOrchestrator extends Construct {
 
     const read = fn('GetRollout', 'operator-api/rollouts/get-rollout.handler.ts');
     readFleet(read);
-    grant(read, ['iot:ListJobExecutionsForJob'], [iotArn('job/*')]);
 
     const control = fn('ControlRollout', 'operator-api/rollouts/control-rollout.handler.ts');
     startRollouts(control);
+    for (const f of [start, control]) grant(f, ['s3:PutObject'], [plans]);
     runJobs(control);
     grant(control, ['states:SendTaskSuccess'], ['*']);
-    grant(control, ['states:StopExecution'], [executionsArn]);
+    grant(control, ['states:StopExecution', 'states:DescribeExecution'], [executionsArn]);
+    // Whatever ends a wave (its gate, a halt, a failure, an abort) deletes the wave's thing group;
+    // a cancel that raced the wave's end looks the job up before it calls the refusal harmless.
+    for (const f of [steps, control]) {
+      grant(f, ['iot:DeleteThingGroup'], [iotArn('thinggroup/*')]);
+      grant(f, ['iot:DescribeJob'], [iotArn('job/*')]);
+    }
 
     const runtimeNames =
       'Rollouts create and read things, thing groups and jobs whose names exist only at run time.';
@@ -192,6 +248,13 @@ export class RolloutOrchestrator extends Construct {
       );
     }
     const bucketArn = nagArn(this, artifactBucket.bucketArn);
+    for (const f of [steps, start, control]) {
+      Validations.of(f).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${bucketArn}/${PLAN_PREFIX}*]`,
+        reason:
+          "A rollout's plan pieces are named by its id, known only at run time; under rollout-plans/ only.",
+      });
+    }
     Validations.of(presignRole).acknowledge(
       {
         id: `AwsSolutions-IAM5[Resource::${bucketArn}/artifacts/*]`,
@@ -226,7 +289,43 @@ export class RolloutOrchestrator extends Construct {
   ): StateMachine {
     const rolloutId = JsonPath.stringAt('$.rolloutId');
     const waveIndex = JsonPath.numberAt('$.next.waveIndex');
-    const step = (id: string, payload: Record<string, unknown>, resultPath: string) =>
+
+    // Every task retries what is transient (Lambda's own service errors, with CDK's retry; the
+    // function timing out or being throttled; AWS throttling and 5xx that outlasted the SDK's
+    // retries), with backoff. Every step is safe to run again. What still fails goes to
+    // FailRollout, which marks the rollout failed with the error, lets go of its devices and ends
+    // its waves' groupings; then the execution fails.
+    const retryTransient = <T extends TaskStateBase>(task: T): T => {
+      task.addRetry({
+        errors: TRANSIENT_STEP_ERRORS,
+        interval: Duration.seconds(5),
+        maxAttempts: 4,
+        backoffRate: 2,
+        jitterStrategy: JitterType.FULL,
+      });
+      return task;
+    };
+    const failRun = retryTransient(
+      new LambdaInvoke(this, 'FailRollout', {
+        lambdaFunction: steps,
+        payload: TaskInput.fromObject({ step: 'fail', rolloutId, error: JsonPath.objectAt('$.error') }),
+        payloadResponseOnly: true,
+        resultPath: JsonPath.DISCARD,
+        retryOnServiceExceptions: true,
+      }),
+    );
+    failRun.next(
+      new Fail(this, 'RolloutFailed', {
+        error: 'EdgeOps.RolloutFailed',
+        cause: 'A step of the run failed after its retries; the rollout records why (haltReason).',
+      }),
+    );
+    const orFail = <T extends TaskStateBase>(task: T): T => {
+      retryTransient(task).addCatch(failRun, { resultPath: '$.error' });
+      return task;
+    };
+
+    const invoke = (id: string, payload: Record<string, unknown>, resultPath: string) =>
       new LambdaInvoke(this, id, {
         lambdaFunction: steps,
         payload: TaskInput.fromObject(payload),
@@ -234,16 +333,33 @@ export class RolloutOrchestrator extends Construct {
         resultPath,
         retryOnServiceExceptions: true,
       });
+    const step = (id: string, payload: Record<string, unknown>, resultPath: string) =>
+      orFail(invoke(id, payload, resultPath));
     const park = (id: string, kind: 'pause' | 'approval') =>
-      new LambdaInvoke(this, id, {
-        lambdaFunction: steps,
-        integrationPattern: IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-        payload: TaskInput.fromObject({ step: 'park', rolloutId, taskToken: JsonPath.taskToken, kind }),
-        resultPath: JsonPath.DISCARD,
-      });
+      orFail(
+        new LambdaInvoke(this, id, {
+          lambdaFunction: steps,
+          integrationPattern: IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+          payload: TaskInput.fromObject({ step: 'park', rolloutId, taskToken: JsonPath.taskToken, kind }),
+          resultPath: JsonPath.DISCARD,
+          retryOnServiceExceptions: true,
+        }),
+      );
 
     const next = step('NextStep', { step: 'next', rolloutId }, '$.next');
-    const startWave = step('StartWave', { step: 'start-wave', rolloutId, waveIndex }, JsonPath.DISCARD);
+    // A wave starts in bounded steps: StartWave makes its grouping, AddWaveDevices puts a page of
+    // its devices in (looping on the page cursor), CreateWaveJob creates its job.
+    const startWave = step('StartWave', { step: 'start-wave', rolloutId, waveIndex }, '$.wave');
+    const addWaveDevices = step(
+      'AddWaveDevices',
+      { step: 'add-wave-devices', rolloutId, waveIndex, cursor: JsonPath.stringAt('$.wave.cursor') },
+      '$.wave',
+    );
+    const createWaveJob = step(
+      'CreateWaveJob',
+      { step: 'create-wave-job', rolloutId, waveIndex },
+      JsonPath.DISCARD,
+    );
     const waitForDevices = new Wait(this, 'WaitForDevices', { time: WaitTime.duration(pollInterval) });
     const checkWave = step(
       'CheckWave',
@@ -252,6 +368,8 @@ export class RolloutOrchestrator extends Construct {
     );
     const soak = new Wait(this, 'Soak', { time: WaitTime.secondsPath('$.next.soakSeconds') });
     const gateWave = step('GateWave', { step: 'check-wave', rolloutId, waveIndex, phase: 'gate' }, '$.check');
+    // A wave whose gate passed lets go of its devices before the next wave groups its own.
+    const endWave = step('EndWave', { step: 'end-wave', rolloutId, waveIndex }, JsonPath.DISCARD);
     const parkForResume = park('ParkForResume', 'pause');
     const parkForApproval = park('ParkForApproval', 'approval');
     const finish = (id: string, payload: Record<string, unknown>) =>
@@ -271,7 +389,17 @@ export class RolloutOrchestrator extends Construct {
         .when(action('complete'), succeed)
         .otherwise(stopped),
     );
-    startWave.next(waitForDevices);
+    startWave.next(
+      new Choice(this, 'WaveStarted')
+        .when(Condition.booleanEquals('$.wave.started', true), addWaveDevices)
+        .otherwise(stopped),
+    );
+    addWaveDevices.next(
+      new Choice(this, 'MoreWaveDevices')
+        .when(Condition.isNotNull('$.wave.cursor'), addWaveDevices)
+        .otherwise(createWaveJob),
+    );
+    createWaveJob.next(waitForDevices);
     waitForDevices.next(checkWave);
     checkWave.next(
       new Choice(this, 'WaveProgress')
@@ -284,12 +412,13 @@ export class RolloutOrchestrator extends Construct {
     gateWave.next(
       new Choice(this, 'WaveGate')
         .when(outcome('failed'), halt)
-        .when(
-          Condition.and(outcome('passed'), Condition.booleanEquals('$.check.requireApproval', true)),
-          parkForApproval,
-        )
-        .when(outcome('passed'), next)
+        .when(outcome('passed'), endWave)
         .otherwise(stopped),
+    );
+    endWave.next(
+      new Choice(this, 'ApprovalNeeded')
+        .when(Condition.booleanEquals('$.check.requireApproval', true), parkForApproval)
+        .otherwise(next),
     );
     parkForResume.next(next);
     parkForApproval.next(next);
@@ -301,13 +430,15 @@ export class RolloutOrchestrator extends Construct {
     // Then sign what the rollout ships (images, the deltas now recorded, a rollback's explicit
     // downgrade) before any job exists. A refusal (no root yet, a signed path with other bytes)
     // halts the rollout with the publisher's reason; devices would refuse unsigned targets anyway.
-    const signRollout = new LambdaInvoke(this, 'SignRollout', {
-      lambdaFunction: trustPublisher,
-      payload: TaskInput.fromObject({ action: 'sign-rollout', rolloutId }),
-      payloadResponseOnly: true,
-      resultPath: '$.sign',
-      retryOnServiceExceptions: true,
-    });
+    const signRollout = orFail(
+      new LambdaInvoke(this, 'SignRollout', {
+        lambdaFunction: trustPublisher,
+        payload: TaskInput.fromObject({ action: 'sign-rollout', rolloutId }),
+        payloadResponseOnly: true,
+        resultPath: '$.sign',
+        retryOnServiceExceptions: true,
+      }),
+    );
     const unsigned = finish('FinishUnsigned', {
       outcome: 'halted',
       reason: JsonPath.format('not signed: {}', JsonPath.stringAt('$.sign.error')),
@@ -316,7 +447,8 @@ export class RolloutOrchestrator extends Construct {
       new Choice(this, 'Signed').when(Condition.booleanEquals('$.sign.ok', true), next).otherwise(unsigned),
     );
     const afterDeltas: IChainable = signRollout;
-    const planDeltas = step('PlanDeltas', { step: 'plan-deltas', rolloutId }, '$.deltas');
+    // Not `step`: a failed plan goes on to signing (below), it does not fail the rollout.
+    const planDeltas = retryTransient(invoke('PlanDeltas', { step: 'plan-deltas', rolloutId }, '$.deltas'));
     const buildDelta = new LambdaInvoke(this, 'BuildDelta', {
       lambdaFunction: deltaBuilder,
       payloadResponseOnly: true,
@@ -343,9 +475,29 @@ export class RolloutOrchestrator extends Construct {
     planDeltas.next(buildDeltas);
     buildDeltas.next(afterDeltas);
 
+    // First of all, the plan POST /rollouts wrote becomes execution items and device claims, a
+    // piece at a time (RolloutPlanStore): bounded work per step at any rollout size.
+    const writeExecutions = step(
+      'WriteExecutions',
+      { step: 'write-executions', rolloutId, piece: JsonPath.numberAt('$.plan.next') },
+      '$.plan',
+    );
+    const beginPlan = new Pass(this, 'FirstPlanPiece', {
+      result: Result.fromObject({ next: 0 }),
+      resultPath: '$.plan',
+    });
+    beginPlan.next(writeExecutions);
+    writeExecutions.next(
+      new Choice(this, 'MorePlanPieces')
+        .when(Condition.isNotNull('$.plan.next'), writeExecutions)
+        .otherwise(planDeltas),
+    );
+
     const machine = new StateMachine(this, 'StateMachine', {
       stateMachineName: name,
-      definitionBody: DefinitionBody.fromChainable(planDeltas),
+      definitionBody: DefinitionBody.fromChainable(beginPlan),
+      // Execution items expire a fixed time after their rollout started (rollout-retention.ts).
+      timeout: Duration.days(ROLLOUT_RUN_MAX_DAYS),
       tracingEnabled: true,
       logs: {
         destination: new LogGroup(this, 'StateMachineLogs', {

@@ -1,42 +1,26 @@
 /**
  * `npm start`: local AWS up, the real stack deployed into it, an admin operator, releases 1.0.0
  * and 1.1.0, and a simulated fleet on 1.0.0 that registers, reports and takes OTA jobs.
- * Ctrl-C stops everything it started.
+ * Ctrl-C at any moment stops everything it started (see local-aws/shutdown.ts).
  */
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { bringUpLocalEdgeOps, type LocalEdgeOps } from './local-aws/environment';
-import { freePort, RUNTIME_DIR } from './local-aws/ministack';
+import { bringUpLocalEdgeOps } from './local-aws/environment';
+import { RUNTIME_DIR } from './local-aws/ministack';
+import { shutdownOnSignals } from './local-aws/shutdown';
 
 const log = (line: string) => console.log(line);
 const started = Date.now();
-
-function portOrFree(preferred: number): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer()
-      .once('error', () => resolve(freePort()))
-      .listen(preferred, '127.0.0.1', () => server.close(() => resolve(preferred)));
-  });
-}
-
-const port = Number(process.env.EDGEOPS_LOCAL_PORT ?? (await portOrFree(4566)));
-const mqttPort = Number(process.env.EDGEOPS_MQTT_PORT ?? (await portOrFree(8883)));
+const shutdown = shutdownOnSignals(log);
 const fleetSize = Number(process.env.EDGEOPS_FLEET_SIZE ?? 12);
 
-let local: LocalEdgeOps | undefined;
-let stopping = false;
-const stop = async (code: number) => {
-  if (stopping) return;
-  stopping = true;
-  log('\nStopping the fleet and local AWS ...');
-  await local?.stop();
-  process.exit(code);
-};
-process.on('SIGINT', () => void stop(0));
-process.on('SIGTERM', () => void stop(0));
-
 try {
-  local = await bringUpLocalEdgeOps({ aws: { port, mqttPort }, fleetSize, log });
+  // EDGEOPS_LOCAL_PORT / EDGEOPS_MQTT_PORT, when set, are taken exactly (and refused when busy).
+  const local = await bringUpLocalEdgeOps({
+    aws: { preferredPort: 4566, preferredMqttPort: 8883 },
+    fleetSize,
+    log,
+    signal: shutdown.signal,
+  });
   const { stack, tokenFile, aws } = local;
   const auth = `-H "Authorization: $(cat ${tokenFile})"`;
   const rollout = JSON.stringify({
@@ -64,7 +48,12 @@ Try:
   curl -s ${auth} "${stack.apiUrl}trust/root"                    # the TUF root devices verify releases with
 
 Press Ctrl-C to stop.`);
+  await shutdown.requested;
+  await local.stop();
+  process.exit(0);
 } catch (error) {
+  // Aborted: bringUpLocalEdgeOps stopped what it had started before rejecting.
+  if (shutdown.signal.aborted) process.exit(130);
   console.error(error instanceof Error ? error.message : error);
-  await stop(1);
+  process.exit(1);
 }

@@ -1,6 +1,6 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { sameTarget, TargetConflictError, type TargetEntry } from '../domain/tuf-metadata';
+import { sameTarget, TargetConflictError, type TargetEntry } from '../domain/trust-targets';
 import type { TrustState, TrustStore } from '../ports/trust-repository';
 import { queryPartition } from './dynamodb-query';
 

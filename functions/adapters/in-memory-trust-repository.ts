@@ -1,4 +1,4 @@
-import { sameTarget, TargetConflictError, type TargetEntry } from '../domain/tuf-metadata';
+import { sameTarget, TargetConflictError, type TargetEntry } from '../domain/trust-targets';
 import type { TrustFiles, TrustState, TrustStore } from '../ports/trust-repository';
 
 /** TrustStore for unit tests and simulations; same semantics as DynamoDbTrustStore. */

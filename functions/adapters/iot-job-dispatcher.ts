@@ -1,17 +1,29 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AddThingToThingGroupCommand,
   CancelJobCommand,
+  ConflictException,
   CreateJobCommand,
   CreateThingGroupCommand,
+  DeleteThingGroupCommand,
+  DescribeJobCommand,
+  InvalidRequestException,
+  InvalidStateTransitionException,
   type IoTClient,
-  type JobExecutionStatus as IotJobExecutionStatus,
-  ListJobExecutionsForJobCommand,
   ResourceAlreadyExistsException,
   ResourceNotFoundException,
 } from '@aws-sdk/client-iot';
 import type { JobDocumentV2 } from '../domain/ota-contract';
-import type { JobExecutionStatus } from '../domain/rollout';
 import type { JobDispatcher } from '../ports/job-dispatcher';
+
+/**
+ * AddThingToThingGroup calls in flight at once, and per second, while a wave's devices join its
+ * group. AWS IoT allows 100 per second per account (docs/architecture.md, quotas); one rollout
+ * dispatches one page at a time, so this keeps a dispatching rollout at 80 % of it. The SDK backs
+ * off and retries if other callers push the account over.
+ */
+const GROUP_WRITE_CONCURRENCY = 8;
+export const GROUP_WRITES_PER_SECOND = 80;
 
 export interface IotJobSettings {
   /** Role AWS IoT assumes to presign artifact URLs when it hands the document to a device. */
@@ -26,7 +38,9 @@ export interface IotJobSettings {
 
 /**
  * JobDispatcher on AWS IoT Jobs. A wave's devices go into a static thing group of their own
- * (no target-list limits) and the wave's one job targets that group, as a snapshot. Artifact
+ * (no target-list limits) and the wave's one job targets that group, as a snapshot. The group is
+ * deleted when the wave ends, so a device is in at most one EdgeOps group at a time (AWS IoT
+ * allows 10 per thing). Artifact
  * locations `s3://bucket/key` become AWS IoT presign placeholders, so each device gets a fresh,
  * short-lived URL when it fetches the document.
  */
@@ -36,27 +50,37 @@ export class IotJobDispatcher implements JobDispatcher {
     private readonly settings: IotJobSettings,
   ) {}
 
-  async startJob(jobId: string, deviceIds: readonly string[], document: JobDocumentV2): Promise<void> {
-    const groupName = `edgeops-${jobId}`;
-    let groupArn: string | undefined;
-    try {
-      groupArn = (await this.iot.send(new CreateThingGroupCommand({ thingGroupName: groupName })))
-        .thingGroupArn;
-    } catch (error) {
-      if (!(error instanceof ResourceAlreadyExistsException)) throw error;
-      groupArn = error.resourceArn;
-    }
-    if (!groupArn) throw new Error(`AWS IoT returned no ARN for thing group ${groupName}`);
-    for (const thingName of deviceIds) {
-      await this.iot.send(new AddThingToThingGroupCommand({ thingGroupName: groupName, thingName }));
-    }
+  async prepareWave(jobId: string): Promise<void> {
+    await this.#groupArn(waveGroupName(jobId));
+  }
+
+  async addToWave(jobId: string, deviceIds: readonly string[]): Promise<void> {
+    const thingGroupName = waveGroupName(jobId);
+    const queue = [...deviceIds];
+    let nextSlot = Date.now();
+    const pace = async () => {
+      const wait = nextSlot - Date.now();
+      nextSlot = Math.max(nextSlot, Date.now()) + 1000 / GROUP_WRITES_PER_SECOND;
+      if (wait > 0) await sleep(wait);
+    };
+    const add = async () => {
+      for (let thingName = queue.shift(); thingName !== undefined; thingName = queue.shift()) {
+        await pace();
+        await this.iot.send(new AddThingToThingGroupCommand({ thingGroupName, thingName }));
+      }
+    };
+    await Promise.all(Array.from({ length: GROUP_WRITE_CONCURRENCY }, add));
+  }
+
+  async startJob(jobId: string, document: JobDocumentV2): Promise<void> {
+    const groupArn = await this.#groupArn(waveGroupName(jobId));
     try {
       await this.iot.send(
         new CreateJobCommand({
           jobId,
           targets: [groupArn],
           targetSelection: 'SNAPSHOT',
-          document: JSON.stringify(withPresignPlaceholders(document)),
+          document: fitJobDocument(withPresignPlaceholders(document)),
           description: `EdgeOps rollout ${document.rolloutId}, wave ${document.waveIndex + 1}`,
           presignedUrlConfig: {
             roleArn: this.settings.presignRoleArn,
@@ -75,38 +99,104 @@ export class IotJobDispatcher implements JobDispatcher {
     }
   }
 
-  async executionStatuses(jobId: string): Promise<Map<string, JobExecutionStatus>> {
-    const statuses = new Map<string, JobExecutionStatus>();
-    let nextToken: string | undefined;
-    do {
-      const page = await this.iot
-        .send(new ListJobExecutionsForJobCommand({ jobId, maxResults: 250, nextToken }))
-        // A wave records its job id just before it creates the job: none yet means no executions.
-        .catch((error: unknown) => {
-          if (error instanceof ResourceNotFoundException)
-            return { executionSummaries: [], nextToken: undefined };
-          throw error;
-        });
-      for (const summary of page.executionSummaries ?? []) {
-        const thingName = summary.thingArn?.split('/').pop();
-        const status = summary.jobExecutionSummary?.status as IotJobExecutionStatus | undefined;
-        if (thingName && status) statuses.set(thingName, status as JobExecutionStatus);
-      }
-      nextToken = page.nextToken;
-    } while (nextToken);
-    return statuses;
+  /** The group's ARN, creating it if it does not exist yet. */
+  async #groupArn(thingGroupName: string): Promise<string> {
+    let groupArn: string | undefined;
+    try {
+      groupArn = (await this.iot.send(new CreateThingGroupCommand({ thingGroupName }))).thingGroupArn;
+    } catch (error) {
+      if (!(error instanceof ResourceAlreadyExistsException)) throw error;
+      groupArn = error.resourceArn;
+    }
+    if (!groupArn) throw new Error(`AWS IoT returned no ARN for thing group ${thingGroupName}`);
+    return groupArn;
   }
 
   async cancelJob(jobId: string, reason: string): Promise<void> {
-    await this.iot.send(
-      new CancelJobCommand({
-        jobId,
-        reasonCode: 'EDGEOPS_HALT',
-        comment: reason.slice(0, 2028),
-        force: false,
-      }),
-    );
+    try {
+      await this.iot.send(
+        new CancelJobCommand({
+          jobId,
+          reasonCode: 'EDGEOPS_HALT',
+          comment: reason.slice(0, 2028),
+          force: false,
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ResourceNotFoundException) return;
+      // AWS IoT refuses to cancel a job that is no longer IN_PROGRESS (InvalidRequestException):
+      // the wave's devices all finished, or an abort and a halt both got here. Anything else, or
+      // a job still in progress, is a real failure.
+      const refused =
+        error instanceof InvalidRequestException ||
+        error instanceof InvalidStateTransitionException ||
+        error instanceof ConflictException;
+      if (!refused || !(await this.#jobEnded(jobId))) throw error;
+    }
   }
+
+  async endWave(jobId: string): Promise<void> {
+    // Deleting the group removes its memberships; the job, a snapshot, keeps its executions.
+    try {
+      await this.iot.send(new DeleteThingGroupCommand({ thingGroupName: waveGroupName(jobId) }));
+    } catch (error) {
+      if (!(error instanceof ResourceNotFoundException)) throw error;
+    }
+  }
+
+  async #jobEnded(jobId: string): Promise<boolean> {
+    try {
+      const { job } = await this.iot.send(new DescribeJobCommand({ jobId }));
+      return job?.status !== 'IN_PROGRESS' && job?.status !== 'SCHEDULED';
+    } catch (error) {
+      if (error instanceof ResourceNotFoundException) return true;
+      throw error;
+    }
+  }
+}
+
+/** Names of the thing groups EdgeOps makes start with this; nothing else of ours does. */
+export const WAVE_GROUP_PREFIX = 'edgeops-';
+
+/** The static thing group a wave's devices are in while its job `jobId` (`<rolloutId>-w<n>`) runs. */
+export const waveGroupName = (jobId: string) => `${WAVE_GROUP_PREFIX}${jobId}`;
+
+/** AWS IoT's limit on a job document, in bytes (UTF-8). */
+export const MAX_JOB_DOCUMENT_BYTES = 32_768;
+
+/** A wave's job document cannot be made to fit AWS IoT's limit. */
+export class JobDocumentTooLargeError extends Error {
+  override readonly name = 'JobDocumentTooLargeError';
+}
+
+/**
+ * The document as AWS IoT will store it, within MAX_JOB_DOCUMENT_BYTES. Deltas only save bytes,
+ * so if it is too large, deltas are left out, the last listed first (each image's deltas are
+ * listed most devices first), until it fits; a device whose delta was left out takes the full
+ * image. If it still does not fit, the release has too many hardware types for one job.
+ */
+export function fitJobDocument(document: JobDocumentV2, limit = MAX_JOB_DOCUMENT_BYTES): string {
+  const size = (d: JobDocumentV2) => Buffer.byteLength(JSON.stringify(d));
+  let fitted = document;
+  while (size(fitted) > limit) {
+    const longest = fitted.artifacts.reduce(
+      (best, a, i) => (a.deltas.length > (fitted.artifacts[best]?.deltas.length ?? 0) ? i : best),
+      0,
+    );
+    const artifact = fitted.artifacts[longest];
+    if (!artifact || artifact.deltas.length === 0) {
+      throw new JobDocumentTooLargeError(
+        `The job document of rollout ${document.rolloutId}, wave ${document.waveIndex + 1} is ${size(fitted)} bytes without deltas, over AWS IoT's ${limit}: the release has too many hardware types (${document.artifacts.length}) for one job`,
+      );
+    }
+    fitted = {
+      ...fitted,
+      artifacts: fitted.artifacts.map((a, i) =>
+        i === longest ? { ...a, deltas: a.deltas.slice(0, -1) } : a,
+      ),
+    };
+  }
+  return JSON.stringify(fitted);
 }
 
 /**

@@ -1,9 +1,15 @@
 import {
+  DescribeExecutionCommand,
   ExecutionAlreadyExists,
+  ExecutionDoesNotExist,
+  InvalidToken,
   SendTaskSuccessCommand,
   type SFNClient,
   StartExecutionCommand,
   StopExecutionCommand,
+  TaskDoesNotExist,
+  TaskTimedOut,
+  ValidationException,
 } from '@aws-sdk/client-sfn';
 import type { RolloutOrchestrator } from '../ports/rollout-orchestrator';
 
@@ -30,10 +36,27 @@ export class SfnRolloutOrchestrator implements RolloutOrchestrator {
 
   async stop(rolloutId: string, reason: string): Promise<void> {
     const executionArn = `${this.stateMachineArn.replace(':stateMachine:', ':execution:')}:${rolloutId}`;
-    await this.sfn.send(new StopExecutionCommand({ executionArn, cause: reason.slice(0, 256) }));
+    try {
+      await this.sfn.send(new StopExecutionCommand({ executionArn, cause: reason.slice(0, 256) }));
+    } catch (error) {
+      if (error instanceof ExecutionDoesNotExist) return;
+      // Stopping an execution that already ended is refused (ValidationException); the run that
+      // raced the abort saw the rollout no longer active and ended on its own.
+      if (!(error instanceof ValidationException)) throw error;
+      const { status } = await this.sfn.send(new DescribeExecutionCommand({ executionArn }));
+      if (status === 'RUNNING') throw error;
+    }
   }
 
-  async proceed(taskToken: string): Promise<void> {
-    await this.sfn.send(new SendTaskSuccessCommand({ taskToken, output: '{}' }));
+  async proceed(taskToken: string): Promise<'resumed' | 'gone'> {
+    try {
+      await this.sfn.send(new SendTaskSuccessCommand({ taskToken, output: '{}' }));
+      return 'resumed';
+    } catch (error) {
+      const gone =
+        error instanceof TaskDoesNotExist || error instanceof TaskTimedOut || error instanceof InvalidToken;
+      if (gone) return 'gone';
+      throw error;
+    }
   }
 }

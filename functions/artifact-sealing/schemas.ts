@@ -1,5 +1,5 @@
-import { z } from 'zod';
 import { ARTIFACT_ID_PATTERN } from '../domain/artifact';
+import * as z from '../shared/zod-mini';
 
 /**
  * What the seal Lambda is invoked with (asynchronously, by `POST /artifacts/{id}/complete`), V1.
@@ -7,6 +7,6 @@ import { ARTIFACT_ID_PATTERN } from '../domain/artifact';
  */
 export const SealArtifactEventV1 = z.strictObject({
   schema: z.literal('edgeops.seal-artifact.v1'),
-  artifactId: z.string().regex(ARTIFACT_ID_PATTERN, 'not an artifact id'),
+  artifactId: z.string().check(z.regex(ARTIFACT_ID_PATTERN, 'not an artifact id')),
 });
 export type SealArtifactEventV1 = z.infer<typeof SealArtifactEventV1>;

@@ -1,10 +1,11 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
+import { dynamoDb } from '#clients/dynamodb';
+import { s3 } from '#clients/s3';
 import { DynamoDbReleaseStore } from '../adapters/dynamodb-release-store';
 import { S3ArtifactStorage } from '../adapters/s3-artifact-storage';
 import { ValidationError } from '../domain/errors';
 import { systemClock } from '../ports/clock';
-import { dynamoDb, s3 } from '../shared/clients';
 import { requireEnv } from '../shared/env';
 import { logger } from '../shared/observability';
 import { parseInput } from '../shared/parse';

@@ -1,18 +1,18 @@
-import { z } from 'zod';
 import { deltaKey } from '../domain/delta';
 import { RELEASE_ID_PATTERN, RELEASE_VERSION_PATTERN } from '../domain/release';
+import * as z from '../shared/zod-mini';
 
-const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'lowercase hex SHA-256');
-const size = z.number().int().positive();
+const sha256 = z.string().check(z.regex(/^[0-9a-f]{64}$/, 'lowercase hex SHA-256'));
+const size = z.number().check(z.int(), z.positive());
 /** Bases and images are released artifacts: the builder reads nothing outside `artifacts/`. */
 const image = z.strictObject({
-  key: z.string().regex(/^artifacts\/[^/]+$/, 'an artifact key'),
-  versionId: z.string().min(1).max(1024).optional(),
+  key: z.string().check(z.regex(/^artifacts\/[^/]+$/, 'an artifact key')),
+  versionId: z.optional(z.string().check(z.minLength(1), z.maxLength(1024))),
   sha256,
   size,
 });
-const releaseId = z.string().regex(RELEASE_ID_PATTERN, 'not a release id');
-const version = z.string().regex(RELEASE_VERSION_PATTERN, 'not a release version');
+const releaseId = z.string().check(z.regex(RELEASE_ID_PATTERN, 'not a release id'));
+const version = z.string().check(z.regex(RELEASE_VERSION_PATTERN, 'not a release version'));
 
 /**
  * What the rollout state machine's delta Map invokes the builder with (V1): one build of the
@@ -21,20 +21,22 @@ const version = z.string().regex(RELEASE_VERSION_PATTERN, 'not a release version
  */
 export const BuildDeltaEventV1 = z.strictObject({
   schema: z.literal('edgeops.build-delta.v1'),
-  rolloutId: z.string().regex(/^ro-[0-9a-f]{12}$/, 'not a rollout id'),
+  rolloutId: z.string().check(z.regex(/^ro-[0-9a-f]{12}$/, 'not a rollout id')),
   build: z
     .strictObject({
       releaseId,
       version,
-      hardwareType: z.string().min(1).max(64),
-      base: image.extend({ releaseId, version }),
+      hardwareType: z.string().check(z.minLength(1), z.maxLength(64)),
+      base: z.extend(image, { releaseId, version }),
       image,
-      deltaKey: z.string().min(1).max(1024),
-      deviceCount: z.number().int().positive(),
+      deltaKey: z.string().check(z.minLength(1), z.maxLength(1024)),
+      deviceCount: z.number().check(z.int(), z.positive()),
     })
-    .refine((b) => b.deltaKey === deltaKey(b.releaseId, b.hardwareType, b.base.sha256), {
-      message: 'deltaKey must be deltas/<releaseId>/<hardwareType>/<base sha256>.zst',
-      path: ['deltaKey'],
-    }),
+    .check(
+      z.refine((b) => b.deltaKey === deltaKey(b.releaseId, b.hardwareType, b.base.sha256), {
+        message: 'deltaKey must be deltas/<releaseId>/<hardwareType>/<base sha256>.zst',
+        path: ['deltaKey'],
+      }),
+    ),
 });
 export type BuildDeltaEventV1 = z.infer<typeof BuildDeltaEventV1>;

@@ -1,27 +1,20 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { dynamoDb } from '#clients/dynamodb';
 import { DynamoDbFleetStore } from '../adapters/dynamodb-fleet-store';
-import { dynamoDb } from '../shared/clients';
 import { requireEnv } from '../shared/env';
 import { logger } from '../shared/observability';
 import { makeRecordConnection } from '../use-cases/record-device-report';
-import { parseDeviceEvent } from './parse-event';
-import { ConnectionEventV1 } from './schemas';
+import { makeConnectionEventBatch } from './connection-event-batch';
 
-const recordConnection = makeRecordConnection({
-  fleetStore: new DynamoDbFleetStore(dynamoDb, requireEnv('FLEET_TABLE_NAME')),
+const recordConnectionEvents = makeConnectionEventBatch({
+  recordConnection: makeRecordConnection({
+    fleetStore: new DynamoDbFleetStore(dynamoDb, requireEnv('FLEET_TABLE_NAME')),
+  }),
 });
 
-/** Invoked by the presence topic rule for every connect and disconnect the broker sees. */
-export const handler = middy<unknown, void>()
+/** Takes batches of the connects and disconnects the broker saw from the presence rule's queue. */
+export const handler = middy<SQSEvent, SQSBatchResponse>()
   .use(injectLambdaContext(logger))
-  .handler(async (event) => {
-    const presence = parseDeviceEvent(ConnectionEventV1, event, 'connection event');
-    if (!presence) return;
-    const outcome = await recordConnection({
-      deviceId: presence.clientId,
-      state: presence.eventType,
-      at: new Date(presence.timestamp),
-    });
-    logger.info('Connection event', { deviceId: presence.clientId, state: presence.eventType, outcome });
-  });
+  .handler((event, context) => recordConnectionEvents(event, context));

@@ -13,36 +13,40 @@
  * Shared by the backend (validating what operators send) and the agent (deciding), so it is pure:
  * no I/O, and time only through the `now` it is given.
  */
-import { z } from 'zod';
+import * as z from '../shared/zod-mini';
 import { isInsideWindows, nextWindowOpening } from './download-window';
 import { isKnownTimeZone } from './zoned-time';
 
 export const Weekday = z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']);
 export type Weekday = z.infer<typeof Weekday>;
 
-const clock = z.string().regex(/^(?:[01]\d|2[0-3]):[0-5]\d$/, 'HH:MM, 00:00 to 23:59');
-const endClock = z.string().regex(/^(?:(?:[01]\d|2[0-3]):[0-5]\d|24:00)$/, 'HH:MM, 00:01 to 24:00');
+const clock = z.string().check(z.regex(/^(?:[01]\d|2[0-3]):[0-5]\d$/, 'HH:MM, 00:00 to 23:59'));
+const endClock = z.string().check(z.regex(/^(?:(?:[01]\d|2[0-3]):[0-5]\d|24:00)$/, 'HH:MM, 00:01 to 24:00'));
 
 export const DownloadWindow = z
   .strictObject({
     /** Days the window opens on (for one that crosses midnight, the day it starts); all if absent. */
-    days: z.array(Weekday).min(1).max(7).optional(),
+    days: z.optional(z.array(Weekday).check(z.minLength(1), z.maxLength(7))),
     start: clock,
     /** Exclusive. Before `start` means the window crosses midnight. */
     end: endClock,
   })
-  .refine((window) => window.start !== window.end, {
-    message: 'start and end must differ (leave out windows to allow any time)',
-    path: ['end'],
-  });
+  .check(
+    z.refine((window) => window.start !== window.end, {
+      message: 'start and end must differ (leave out windows to allow any time)',
+      path: ['end'],
+    }),
+  );
 export type DownloadWindow = z.infer<typeof DownloadWindow>;
 
 export const BandwidthPolicy = z.strictObject({
   onMetered: z.enum(['delta-only', 'wait']),
-  maxBytesPerUpdate: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
-  windows: z.array(DownloadWindow).min(1).max(16).optional(),
+  maxBytesPerUpdate: z.optional(z.number().check(z.int(), z.positive(), z.lte(Number.MAX_SAFE_INTEGER))),
+  windows: z.optional(z.array(DownloadWindow).check(z.minLength(1), z.maxLength(16))),
   /** IANA zone the windows are in: the device's local time (e.g. `Europe/Berlin`). */
-  timeZone: z.string().max(64).refine(isKnownTimeZone, 'an IANA time zone name, e.g. Europe/Berlin'),
+  timeZone: z
+    .string()
+    .check(z.maxLength(64), z.refine(isKnownTimeZone, 'an IANA time zone name, e.g. Europe/Berlin')),
 });
 export type BandwidthPolicy = z.infer<typeof BandwidthPolicy>;
 

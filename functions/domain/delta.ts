@@ -94,7 +94,7 @@ export interface DeltaBuild {
 
 /**
  * The deltas a rollout of `release` needs and does not have yet: one per distinct (hardware
- * type, base image) among the devices' executions, where the base image is the artifact for the
+ * type, base image) among the devices' executions (each standing for `devices` devices, 1 if unset), where the base image is the artifact for the
  * device's hardware type in the release whose version the device ran (`fromVersion`).
  *
  * Left out: devices with no `fromVersion`, or already on the release's version or image; bases
@@ -104,7 +104,7 @@ export interface DeltaBuild {
  */
 export function planDeltas(
   release: ReleaseImages,
-  executions: readonly Pick<DeviceExecution, 'hardwareType' | 'fromVersion'>[],
+  executions: readonly (Pick<DeviceExecution, 'hardwareType' | 'fromVersion'> & { devices?: number })[],
   baseReleases: readonly ReleaseImages[],
   existing: readonly Pick<Delta, 'releaseId' | 'hardwareType' | 'baseSha256'>[],
 ): DeltaBuild[] {
@@ -114,7 +114,7 @@ export function planDeltas(
     existing.filter((d) => d.releaseId === release.releaseId).map((d) => `${d.hardwareType}#${d.baseSha256}`),
   );
   const builds = new Map<string, DeltaBuild>();
-  for (const { hardwareType, fromVersion } of executions) {
+  for (const { hardwareType, fromVersion, devices = 1 } of executions) {
     if (fromVersion === undefined || fromVersion === release.version) continue;
     const image = images.get(hardwareType);
     const baseRelease = byVersion.get(fromVersion);
@@ -134,7 +134,7 @@ export function planDeltas(
         version: baseRelease.version,
       },
       image: imageOf(image),
-      deviceCount: (planned?.deviceCount ?? 0) + 1,
+      deviceCount: (planned?.deviceCount ?? 0) + devices,
     });
   }
   const ranked = [...builds.values()].sort(

@@ -6,7 +6,7 @@
  * - Devices publish progress and health on `edgeops/devices/<thingName>/ota`, and also set the
  *   stage in the job execution's statusDetails for the AWS console.
  */
-import { z } from 'zod';
+import * as z from '../shared/zod-mini';
 
 export const OTA_EVENT_TOPIC = (thingName: string) => `edgeops/devices/${thingName}/ota`;
 
@@ -24,12 +24,13 @@ export type OtaStage = (typeof OTA_STAGES)[number];
 
 const version = z
   .string()
-  .min(1)
-  .max(64)
-  .regex(/^[0-9A-Za-z.+_-]+$/, 'use letters, digits and . + _ -');
-const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'lowercase hex SHA-256');
+  .check(z.minLength(1), z.maxLength(64), z.regex(/^[0-9A-Za-z.+_-]+$/, 'use letters, digits and . + _ -'));
+const sha256 = z.string().check(z.regex(/^[0-9a-f]{64}$/, 'lowercase hex SHA-256'));
+const id64 = z.string().check(z.minLength(1), z.maxLength(64));
+const positiveInt = z.number().check(z.int(), z.positive());
+const nonNegativeInt = z.number().check(z.int(), z.nonnegative());
 
-const httpsOrHttpUrl = z.string().url();
+const httpsOrHttpUrl = z.string().check(z.url());
 
 /**
  * Names of the TUF metadata files a job document may carry URLs for: every root after the one
@@ -60,17 +61,15 @@ export const rollbackTargetPath = (rolloutId: string, hardwareType: string) =>
  * merely points at them.
  */
 export const SignedTargetFacts = z.strictObject({
-  releaseId: z.string().min(1).max(64),
+  releaseId: id64,
   version,
-  hardwareType: z.string().min(1).max(64),
+  hardwareType: id64,
   kind: z.enum(['image', 'delta']),
   /** For a delta: the image it applies to, and the image it rebuilds (hash and length). */
-  base: z.strictObject({ sha256, length: z.number().int().positive() }).optional(),
-  image: z.strictObject({ sha256, length: z.number().int().positive() }).optional(),
+  base: z.optional(z.strictObject({ sha256, length: positiveInt })),
+  image: z.optional(z.strictObject({ sha256, length: positiveInt })),
   /** Present only on `rollback/...` targets: the downgrade this rollout may make, until when. */
-  rollback: z
-    .strictObject({ rolloutId: z.string().min(1).max(64), notAfter: z.string().datetime() })
-    .optional(),
+  rollback: z.optional(z.strictObject({ rolloutId: id64, notAfter: z.string().check(z.iso.datetime()) })),
 });
 export type SignedTargetFacts = z.infer<typeof SignedTargetFacts>;
 
@@ -81,18 +80,20 @@ export type SignedTargetFacts = z.infer<typeof SignedTargetFacts>;
  */
 export const JobDocumentV2 = z.strictObject({
   schema: z.literal('edgeops.ota.v2'),
-  rolloutId: z.string().min(1).max(64),
-  waveIndex: z.number().int().nonnegative(),
+  rolloutId: id64,
+  waveIndex: nonNegativeInt,
   /** `install` moves forward; `rollback` returns to an earlier release the operator chose. */
   operation: z.enum(['install', 'rollback']),
-  release: z.strictObject({ releaseId: z.string().min(1).max(64), version }),
+  release: z.strictObject({ releaseId: id64, version }),
   /** TUF metadata file name → URL to GET it from (presigned, short-lived). */
   trust: z.strictObject({
     metadata: z
-      .record(z.string().regex(TUF_METADATA_FILE, 'a TUF metadata file name'), httpsOrHttpUrl)
-      .refine((files) => ['timestamp.json', 'snapshot.json', 'targets.json'].every((f) => f in files), {
-        message: 'needs timestamp.json, snapshot.json and targets.json',
-      }),
+      .record(z.string().check(z.regex(TUF_METADATA_FILE, 'a TUF metadata file name')), httpsOrHttpUrl)
+      .check(
+        z.refine((files) => ['timestamp.json', 'snapshot.json', 'targets.json'].every((f) => f in files), {
+          message: 'needs timestamp.json, snapshot.json and targets.json',
+        }),
+      ),
   }),
   /**
    * One entry per hardware type in the release (a wave mixes hardware types but has one job);
@@ -101,24 +102,29 @@ export const JobDocumentV2 = z.strictObject({
   artifacts: z
     .array(
       z.strictObject({
-        hardwareType: z.string().min(1).max(64),
+        hardwareType: id64,
         /** The TUF target path of the full image. */
-        target: z.string().min(1).max(256),
+        target: z.string().check(z.minLength(1), z.maxLength(256)),
         /** HTTPS URL the device GETs (with Range to resume); presigned, short-lived. */
         url: httpsOrHttpUrl,
         /** Deltas to this image from base images devices of the wave run. */
-        deltas: z
-          .array(
-            z.strictObject({ baseSha256: sha256, target: z.string().min(1).max(256), url: httpsOrHttpUrl }),
-          )
-          .max(8)
-          .default([]),
+        deltas: z._default(
+          z
+            .array(
+              z.strictObject({
+                baseSha256: sha256,
+                target: z.string().check(z.minLength(1), z.maxLength(256)),
+                url: httpsOrHttpUrl,
+              }),
+            )
+            .check(z.maxLength(8)),
+          [],
+        ),
       }),
     )
-    .min(1)
-    .max(16),
+    .check(z.minLength(1), z.maxLength(16)),
   /** How long the new slot must stay healthy after boot before the device confirms it. */
-  healthCheckSeconds: z.number().int().min(0).max(3600),
+  healthCheckSeconds: z.number().check(z.int(), z.gte(0), z.lte(3600)),
 });
 export type JobDocumentV2 = z.infer<typeof JobDocumentV2>;
 export type JobDocumentV2Input = z.input<typeof JobDocumentV2>;
@@ -126,25 +132,23 @@ export type JobDocumentV2Input = z.input<typeof JobDocumentV2>;
 export const OtaEventV1 = z.strictObject({
   schema: z.literal('edgeops.ota-event.v1'),
   /** Unique per event; a repeated id is a duplicate and changes nothing. */
-  eventId: z.string().uuid(),
-  deviceId: z.string().min(1).max(128),
-  rolloutId: z.string().min(1).max(64),
-  jobId: z.string().min(1).max(64),
+  eventId: z.string().check(z.uuid()),
+  deviceId: z.string().check(z.minLength(1), z.maxLength(128)),
+  rolloutId: id64,
+  jobId: id64,
   stage: z.enum(OTA_STAGES),
   /** Version the device runs now (after a switch: the new one; after a revert: the old one). */
   runningVersion: version,
   slot: z.enum(['A', 'B']),
   /** Device clock, epoch ms; with `seq` it orders events from one device. */
-  at: z.number().int().positive(),
+  at: positiveInt,
   /** Per device and job, increasing; an event with a lower seq than one applied is stale. */
-  seq: z.number().int().nonnegative(),
+  seq: nonNegativeInt,
   /** Why, for failed / rolled-back (e.g. `sha256-mismatch`, `health-check-failed`, `crash-before-confirm`). */
-  reason: z.string().max(256).optional(),
+  reason: z.optional(z.string().check(z.maxLength(256))),
   /** Bytes fetched over the network for this update so far (image or delta). */
-  bytesDownloaded: z.number().int().nonnegative().optional(),
+  bytesDownloaded: z.optional(nonNegativeInt),
   /** How the image came: in full, or rebuilt from a delta (`imageBytes` is the full image's size). */
-  transfer: z
-    .strictObject({ mode: z.enum(['full', 'delta']), imageBytes: z.number().int().nonnegative() })
-    .optional(),
+  transfer: z.optional(z.strictObject({ mode: z.enum(['full', 'delta']), imageBytes: nonNegativeInt })),
 });
 export type OtaEventV1 = z.infer<typeof OtaEventV1>;

@@ -13,7 +13,9 @@ export type RolloutStatus =
   | 'awaiting-approval'
   | 'succeeded'
   | 'halted'
-  | 'aborted';
+  | 'aborted'
+  /** Its run broke (a step failed after its retries): `haltReason` says how. */
+  | 'failed';
 
 export const ACTIVE_ROLLOUT_STATUSES: readonly RolloutStatus[] = [
   'running',
@@ -55,6 +57,8 @@ export interface Wave extends WaveSpec {
   readonly jobId?: string;
   readonly startedAt?: string;
   readonly endedAt?: string;
+  /** Set once the wave's deadline passed with devices still in flight: they count as failed. */
+  readonly deadlinePassed?: boolean;
 }
 
 /** What to do with devices already updated when a wave fails. */
@@ -77,6 +81,42 @@ export interface Rollout {
   readonly excludedCount: number;
   /** For a rollback rollout, the rollout it undoes. */
   readonly rollbackOf?: string;
+  /** How many pieces its plan was written in (RolloutPlanStore). */
+  readonly planPieces?: number;
+  /** The versions its devices ran when it started, per hardware type, most devices first. */
+  readonly bases?: readonly RolloutBase[];
+}
+
+export interface RolloutBase {
+  readonly hardwareType: string;
+  readonly fromVersion: string;
+  readonly devices: number;
+}
+
+/** Base versions a rollout item keeps: delta planning needs the most common ones only. */
+const MAX_BASES = 64;
+
+/** How many devices run each (hardware type, version), most first: what delta planning needs. */
+export function basesOf(
+  executions: readonly Pick<DeviceExecution, 'hardwareType' | 'fromVersion'>[],
+): RolloutBase[] {
+  const counts = new Map<string, RolloutBase>();
+  for (const { hardwareType, fromVersion } of executions) {
+    if (fromVersion === undefined) continue;
+    const key = JSON.stringify([hardwareType, fromVersion]);
+    const seen = counts.get(key);
+    counts.set(key, { hardwareType, fromVersion, devices: (seen?.devices ?? 0) + 1 });
+  }
+  return [...counts.values()].sort((a, b) => b.devices - a.devices).slice(0, MAX_BASES);
+}
+
+/** The one IoT job of a rollout's wave. */
+export const jobIdOf = (rolloutId: string, waveIndex: number) => `${rolloutId}-w${waveIndex}`;
+
+/** The wave index a job id names, if the job belongs to `rolloutId`. */
+export function waveOfJob(rolloutId: string, jobId: string): number | undefined {
+  const match = /^(.+)-w(\d{1,3})$/.exec(jobId);
+  return match && match[1] === rolloutId ? Number(match[2]) : undefined;
 }
 
 /** Job execution statuses AWS IoT reports that end a device's part in a wave as a failure. */
@@ -94,6 +134,8 @@ export interface DeviceExecution {
   readonly rolloutId: string;
   readonly deviceId: string;
   readonly waveIndex: number;
+  /** The version the rollout takes the device to: healthy counts only on it. */
+  readonly targetVersion?: string;
   readonly hardwareType: string;
   readonly site: string;
   /** What the device ran when the rollout was planned: where a rollback takes it back to. */
@@ -108,85 +150,42 @@ export interface DeviceExecution {
   readonly bytesDownloaded?: number;
   /** How the image came, in full or as a delta, and the full image's size, as last reported. */
   readonly transfer?: { readonly mode: 'full' | 'delta'; readonly imageBytes: number };
+  /** The last final (or TIMED_OUT) status AWS IoT reported for the device's job execution. */
+  readonly jobStatus?: JobExecutionStatus;
 }
 
-export type DeviceOutcome = 'success' | 'failure' | 'in-flight';
-
-/**
- * A device succeeded only if it reported healthy, on the target version, and has stayed so for
- * `soakSeconds` by `now`. Its job failing, rejecting or timing out, or the device rolling back or
- * failing, is a failure — whatever the job says.
- */
-export function deviceOutcome(
-  execution: DeviceExecution,
-  jobStatus: JobExecutionStatus | undefined,
-  targetVersion: string,
-  soakSeconds: number,
-  now: Date,
-): DeviceOutcome {
-  if (execution.stage === 'failed' || execution.stage === 'rolled-back') return 'failure';
-  if (jobStatus !== undefined && (FAILED_JOB_STATUSES as readonly string[]).includes(jobStatus))
-    return 'failure';
-  if (execution.stage === 'healthy' && execution.runningVersion === targetVersion && execution.healthySince) {
-    const soakedUntil = Date.parse(execution.healthySince) + soakSeconds * 1000;
-    return soakedUntil <= now.getTime() ? 'success' : 'in-flight';
-  }
-  if (jobStatus === 'CANCELED' || jobStatus === 'REMOVED') return 'failure';
-  return 'in-flight';
-}
-
-export type WaveVerdict =
-  | { readonly outcome: 'running' | 'settled'; readonly tally: WaveTally }
-  | { readonly outcome: 'passed'; readonly tally: WaveTally }
-  | { readonly outcome: 'failed'; readonly tally: WaveTally; readonly reason: string };
-
+/** A wave's devices by verdict, from its counters. */
 export interface WaveTally {
   readonly size: number;
   readonly successes: number;
   readonly failures: number;
   readonly inFlight: number;
-  readonly failedDevices: readonly { readonly deviceId: string; readonly reason: string }[];
 }
 
-function tallyWave(
-  wave: Pick<Wave, 'index'>,
-  executions: readonly DeviceExecution[],
-  jobStatuses: ReadonlyMap<string, JobExecutionStatus>,
-  targetVersion: string,
-  soakSeconds: number,
-  now: Date,
-): WaveTally {
-  let successes = 0;
-  let inFlight = 0;
-  const failedDevices: { deviceId: string; reason: string }[] = [];
-  for (const execution of executions) {
-    if (execution.waveIndex !== wave.index) continue;
-    const jobStatus = jobStatuses.get(execution.deviceId);
-    const outcome = deviceOutcome(execution, jobStatus, targetVersion, soakSeconds, now);
-    if (outcome === 'success') successes++;
-    else if (outcome === 'in-flight') inFlight++;
-    else
-      failedDevices.push({
-        deviceId: execution.deviceId,
-        reason: execution.reason ?? jobStatus ?? execution.stage,
-      });
-  }
-  return {
-    size: successes + inFlight + failedDevices.length,
-    successes,
-    failures: failedDevices.length,
-    inFlight,
-    failedDevices,
-  };
+/** A few failed devices of a wave, to name in a halt reason (never the whole list). */
+export type FailedSample = readonly { readonly deviceId: string; readonly reason: string }[];
+
+export type WaveVerdict =
+  | { readonly outcome: 'running' | 'settled' | 'passed'; readonly tally: WaveTally }
+  | { readonly outcome: 'failed'; readonly tally: WaveTally; readonly reason: string };
+
+/** Verdicts from a wave's funnel: healthy (on the target version) is a success. */
+export function tallyOf(funnel: Readonly<Record<FunnelStage, number>>): WaveTally {
+  const successes = funnel.healthy;
+  const failures = funnel.failed + funnel['rolled-back'];
+  const inFlight = IN_FLIGHT_STAGES.reduce((n, s) => n + funnel[s], 0);
+  return { size: successes + failures + inFlight, successes, failures, inFlight };
 }
 
-function tooManyFailures(wave: WaveSpec & { index: number }, tally: WaveTally): string | undefined {
+function tooManyFailures(wave: WaveSpec & { index: number }, tally: WaveTally, sample: FailedSample) {
   if (tally.failures <= wave.maxFailures) return undefined;
-  const examples = tally.failedDevices
-    .slice(0, 5)
+  // The sample is read after the counters and may already hold a later failure: name no more
+  // devices than the count says.
+  const examples = sample
+    .slice(0, Math.min(5, tally.failures))
     .map((f) => `${f.deviceId}: ${f.reason}`)
     .join(', ');
-  return `Wave ${wave.index + 1}: ${tally.failures} device(s) failed, more than the ${wave.maxFailures} allowed (${examples})`;
+  return `Wave ${wave.index + 1}: ${tally.failures} device(s) failed, more than the ${wave.maxFailures} allowed${examples ? ` (${examples})` : ''}`;
 }
 
 /**
@@ -196,87 +195,74 @@ function tooManyFailures(wave: WaveSpec & { index: number }, tally: WaveTally): 
  */
 export function progressOfWave(
   wave: Wave,
-  executions: readonly DeviceExecution[],
-  jobStatuses: ReadonlyMap<string, JobExecutionStatus>,
-  targetVersion: string,
+  tally: WaveTally,
+  sample: FailedSample,
   now: Date,
   deadline?: Date,
 ): WaveVerdict {
-  let tally = tallyWave(wave, executions, jobStatuses, targetVersion, 0, now);
-  if (deadline && now >= deadline && tally.inFlight > 0) {
-    const late = executions.filter(
-      (e) =>
-        e.waveIndex === wave.index &&
-        deviceOutcome(e, jobStatuses.get(e.deviceId), targetVersion, 0, now) === 'in-flight',
-    );
-    tally = {
-      ...tally,
-      inFlight: 0,
-      failures: tally.failures + late.length,
-      failedDevices: [
-        ...tally.failedDevices,
-        ...late.map((e) => ({
-          deviceId: e.deviceId,
-          reason: `no result by the wave deadline (last stage ${e.stage})`,
-        })),
-      ],
-    };
+  const late = deadline && now >= deadline ? tally.inFlight : 0;
+  const counted = { ...tally, inFlight: tally.inFlight - late, failures: tally.failures + late };
+  const reason = tooManyFailures(wave, counted, sample);
+  if (reason) {
+    const lateNote = late > 0 ? `; ${late} of them had no result by the wave deadline` : '';
+    return { outcome: 'failed', tally: counted, reason: `${reason}${lateNote}` };
   }
-  const reason = tooManyFailures(wave, tally);
-  if (reason) return { outcome: 'failed', tally, reason };
-  return { outcome: tally.inFlight === 0 ? 'settled' : 'running', tally };
+  return { outcome: counted.inFlight === 0 ? 'settled' : 'running', tally: counted };
 }
 
 /**
  * After the soak: the wave passes when enough devices are still healthy on the new version and
  * failures stayed within the limit. The orchestrator's timer measured the soak (so tests can
- * shorten it); a device that failed or rolled back during it no longer counts as healthy.
+ * shorten it); a device that failed or rolled back during it no longer counts as healthy. Devices
+ * still in flight once the wave's deadline passed count as failed.
  */
-export function gateWave(
-  wave: Wave,
-  executions: readonly DeviceExecution[],
-  jobStatuses: ReadonlyMap<string, JobExecutionStatus>,
-  targetVersion: string,
-  now: Date,
-): WaveVerdict {
-  const tally = tallyWave(wave, executions, jobStatuses, targetVersion, 0, now);
-  const reason = tooManyFailures(wave, tally);
-  if (reason) return { outcome: 'failed', tally, reason };
-  const healthyPercent = tally.size === 0 ? 0 : (tally.successes / tally.size) * 100;
+export function gateWave(wave: Wave, tally: WaveTally, sample: FailedSample): WaveVerdict {
+  const late = wave.deadlinePassed ? tally.inFlight : 0;
+  const counted = { ...tally, inFlight: tally.inFlight - late, failures: tally.failures + late };
+  const reason = tooManyFailures(wave, counted, sample);
+  if (reason) return { outcome: 'failed', tally: counted, reason };
+  const healthyPercent = counted.size === 0 ? 0 : (counted.successes / counted.size) * 100;
   if (healthyPercent + 1e-9 < wave.successThreshold) {
     return {
       outcome: 'failed',
-      tally,
-      reason: `Wave ${wave.index + 1}: ${tally.successes} of ${tally.size} devices healthy after the soak (${healthyPercent.toFixed(1)}%), below the ${wave.successThreshold}% required`,
+      tally: counted,
+      reason: `Wave ${wave.index + 1}: ${counted.successes} of ${counted.size} devices healthy after the soak (${healthyPercent.toFixed(1)}%), below the ${wave.successThreshold}% required`,
     };
   }
-  return { outcome: 'passed', tally };
+  return { outcome: 'passed', tally: counted };
 }
 
 export type FunnelStage = OtaStage | 'pending';
 export const FUNNEL_STAGES: readonly FunnelStage[] = ['pending', ...OTA_STAGES];
+/** Stages with no verdict yet. */
+export const IN_FLIGHT_STAGES: readonly FunnelStage[] = [
+  'pending',
+  'queued',
+  'downloading',
+  'installing',
+  'rebooting',
+];
 
-/** Devices per stage, for each wave. A failed job execution counts as `failed`. */
-export function funnelOf(
-  waveCount: number,
-  executions: readonly DeviceExecution[],
-  jobStatuses: ReadonlyMap<string, JobExecutionStatus> = new Map(),
-): Record<FunnelStage, number>[] {
-  const funnels = Array.from(
-    { length: waveCount },
-    () => Object.fromEntries(FUNNEL_STAGES.map((s) => [s, 0])) as Record<FunnelStage, number>,
-  );
-  for (const execution of executions) {
-    const funnel = funnels[execution.waveIndex];
-    if (!funnel) continue;
-    const jobStatus = jobStatuses.get(execution.deviceId);
-    const failedJob =
-      jobStatus !== undefined && (FAILED_JOB_STATUSES as readonly string[]).includes(jobStatus);
-    const stage: FunnelStage =
-      failedJob && execution.stage !== 'rolled-back' && execution.stage !== 'healthy'
-        ? 'failed'
-        : execution.stage;
-    funnel[stage]++;
-  }
-  return funnels;
+/**
+ * How a wave's stored bucket reads to an operator: a started wave has no `pending` devices (its
+ * job holds them all: `queued`), and once its deadline passed, devices still in flight are
+ * `failed`.
+ */
+export function displayedStage(
+  wave: Pick<Wave, 'startedAt' | 'deadlinePassed'> | undefined,
+  bucket: FunnelStage,
+): FunnelStage {
+  if (!wave || !IN_FLIGHT_STAGES.includes(bucket)) return bucket;
+  if (wave.deadlinePassed) return 'failed';
+  return bucket === 'pending' && wave.startedAt !== undefined ? 'queued' : bucket;
+}
+
+/** A wave's funnel as an operator sees it (see displayedStage), from its stored buckets. */
+export function displayedFunnel(
+  wave: Pick<Wave, 'startedAt' | 'deadlinePassed'>,
+  buckets: Readonly<Record<FunnelStage, number>>,
+): Record<FunnelStage, number> {
+  const funnel = Object.fromEntries(FUNNEL_STAGES.map((s) => [s, 0])) as Record<FunnelStage, number>;
+  for (const stage of FUNNEL_STAGES) funnel[displayedStage(wave, stage)] += buckets[stage];
+  return funnel;
 }

@@ -18,8 +18,10 @@
 import { createHash } from 'node:crypto';
 import { canonicalize } from '@tufjs/canonical-json';
 import { Metadata, MetaFile, Root, Signature, Snapshot, TargetFile, Targets, Timestamp } from '@tufjs/models';
-import { type SignedTargetFacts, TUF_METADATA_FILE } from './ota-contract';
+import { TUF_METADATA_FILE } from './ota-contract';
+import { type TargetEntry, TrustError } from './trust-targets';
 
+export { sameTarget, TargetConflictError, type TargetEntry, TrustError } from './trust-targets';
 export { Metadata, Root, Timestamp };
 
 export const TUF_SPEC_VERSION = '1.0.31';
@@ -63,14 +65,6 @@ export async function signMetadata<T extends Signed>(
 }
 
 export const serialize = (metadata: Metadata<Signed>) => Buffer.from(JSON.stringify(metadata.toJSON()));
-
-/** An entry of the targets metadata: one file a device may fetch, and what is signed about it. */
-export interface TargetEntry {
-  readonly path: string;
-  readonly length: number;
-  readonly sha256: string;
-  readonly facts: SignedTargetFacts;
-}
 
 /** How long each online role's metadata is valid after it is signed. */
 export interface MetadataLifetimes {
@@ -191,11 +185,6 @@ export function signersFor(root: Metadata<Root>, role: OnlineRole, signers: read
   return usable.slice(0, spec.threshold);
 }
 
-/** A root, targets or signing problem the operator must fix; nothing was published. */
-export class TrustError extends Error {
-  override name = 'TrustError';
-}
-
 /** Parses root metadata JSON (as uploaded) into tuf-js's model, or throws TrustError. */
 export function parseRoot(json: unknown): Metadata<Root> {
   try {
@@ -289,13 +278,3 @@ export function buildRoot(input: {
 
 /** Metadata file names a job document may carry, checked the same way the contract does. */
 export const isMetadataFileName = (name: string) => TUF_METADATA_FILE.test(name);
-
-/** A target path was signed before with other bytes: signed paths never change. */
-export class TargetConflictError extends TrustError {
-  override name = 'TargetConflictError';
-  constructor(readonly path: string) {
-    super(`target ${path} is already signed with other content; signed targets never change`);
-  }
-}
-
-export const sameTarget = (a: TargetEntry, b: TargetEntry) => a.length === b.length && a.sha256 === b.sha256;

@@ -1,11 +1,13 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { dynamoDb } from '#clients/dynamodb';
+import { lambda } from '#clients/lambda';
+import { s3 } from '#clients/s3';
 import { DynamoDbReleaseStore } from '../adapters/dynamodb-release-store';
 import { LambdaArtifactSealer } from '../adapters/lambda-artifact-sealer';
 import { S3ArtifactStorage } from '../adapters/s3-artifact-storage';
 import { systemClock } from '../ports/clock';
-import { dynamoDb, lambda, s3 } from '../shared/clients';
 import { requireEnv } from '../shared/env';
 import { logger } from '../shared/observability';
 import { parseInput, parseJsonBody } from '../shared/parse';

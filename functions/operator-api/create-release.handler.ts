@@ -1,9 +1,9 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { dynamoDb } from '#clients/dynamodb';
 import { DynamoDbReleaseStore } from '../adapters/dynamodb-release-store';
 import { systemClock } from '../ports/clock';
-import { dynamoDb } from '../shared/clients';
 import { requireEnv } from '../shared/env';
 import { logger } from '../shared/observability';
 import { parseJsonBody } from '../shared/parse';

@@ -1,6 +1,10 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { dynamoDb } from '#clients/dynamodb';
+import { iot } from '#clients/iot';
+import { iotDataPlane } from '#clients/iot-data-plane';
+import { s3 } from '#clients/s3';
 import { DynamoDbBandwidthPolicyStore } from '../adapters/dynamodb-bandwidth-policy-store';
 import { DynamoDbFleetStore } from '../adapters/dynamodb-fleet-store';
 import { DynamoDbTrustStore } from '../adapters/dynamodb-trust-store';
@@ -8,7 +12,6 @@ import { IotDeviceIdentityProvider } from '../adapters/iot-device-identity';
 import { IotDeviceShadow } from '../adapters/iot-device-shadow';
 import { S3TrustFiles } from '../adapters/s3-trust-files';
 import { systemClock } from '../ports/clock';
-import { dynamoDb, iot, iotDataPlane, s3 } from '../shared/clients';
 import { requireEnv } from '../shared/env';
 import { logger } from '../shared/observability';
 import { parseJsonBody } from '../shared/parse';

@@ -1,11 +1,12 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { dynamoDb } from '#clients/dynamodb';
+import { iotDataPlane } from '#clients/iot-data-plane';
 import { DynamoDbBandwidthPolicyStore } from '../adapters/dynamodb-bandwidth-policy-store';
 import { DynamoDbFleetStore } from '../adapters/dynamodb-fleet-store';
 import { IotDeviceShadow } from '../adapters/iot-device-shadow';
 import { BandwidthPolicy } from '../domain/bandwidth-policy';
-import { dynamoDb, iotDataPlane } from '../shared/clients';
 import { requireEnv } from '../shared/env';
 import { logger } from '../shared/observability';
 import { parseInput, parseJsonBody } from '../shared/parse';

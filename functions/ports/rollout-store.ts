@@ -1,18 +1,49 @@
 import type { OtaEventV1 } from '../domain/ota-contract';
-import type { DeviceExecution, Rollout, RolloutStatus, Wave } from '../domain/rollout';
+import type {
+  DeviceExecution,
+  FailedSample,
+  FunnelStage,
+  JobExecutionStatus,
+  Rollout,
+  RolloutStatus,
+  Wave,
+} from '../domain/rollout';
+import type { WaveCounts } from '../domain/wave-counters';
 
 export interface RolloutPage {
   readonly items: readonly Rollout[];
   readonly nextCursor?: string;
 }
 
-/** Rollouts, their per-device executions, and which rollout holds each device. */
+/** Which executions a page of a rollout's devices keeps: any of these (wave, bucket) sets. */
+export interface ExecutionFilter {
+  readonly waveIndexes: readonly number[];
+  readonly buckets: readonly FunnelStage[];
+}
+
+export interface ExecutionPage {
+  readonly items: readonly DeviceExecution[];
+  readonly nextCursor?: string;
+}
+
+/**
+ * Rollouts, their per-device executions, per-wave counters, and which rollout holds each device.
+ * Reads of a wave's progress cost a few items whatever its size: the counters are kept by the
+ * same atomic writes that change executions.
+ */
 export interface RolloutStore {
   /**
-   * Writes the rollout and its executions and claims every planned device for it. Throws
-   * DeviceBusyError (and claims nothing) if another rollout claimed one of them meanwhile.
+   * Writes the rollout and its waves' counters (`counts`, by wave index). Its executions come
+   * after, a bounded piece at a time (`addExecutions`), before its first wave starts.
    */
-  createRollout(rollout: Rollout, executions: readonly DeviceExecution[]): Promise<void>;
+  createRollout(rollout: Rollout, counts: readonly WaveCounts[]): Promise<void>;
+  /**
+   * Writes executions of a rollout created before, and claims their devices for it. A claim
+   * counts only while its rollout is active, so ending a rollout lets go of its devices with no
+   * per-device write. A device no longer registered is not claimed; its execution is recorded
+   * failed. Idempotent before the rollout's first wave starts.
+   */
+  addExecutions(rolloutId: string, executions: readonly DeviceExecution[]): Promise<void>;
   getRollout(rolloutId: string): Promise<Rollout | undefined>;
   listRollouts(limit: number, cursor?: string): Promise<RolloutPage>;
   /**
@@ -27,16 +58,41 @@ export interface RolloutStore {
   /** Stores (or clears) the Step Functions task token the rollout waits on. */
   setTaskToken(rolloutId: string, token: string | undefined): Promise<void>;
   getTaskToken(rolloutId: string): Promise<string | undefined>;
+  /** Every execution of the rollout (or one wave): O(devices); only for planning-time reads. */
   listExecutions(rolloutId: string, waveIndex?: number): Promise<DeviceExecution[]>;
-  /** Marks a wave's devices `queued` (only those still `pending`). */
-  queueWave(rolloutId: string, waveIndex: number, deviceIds: readonly string[]): Promise<void>;
   /**
-   * Applies a device's OTA event to its execution when the event is newer (by seq) than the
-   * last applied one. Returns false (writing nothing) for stale, duplicate or unknown events.
+   * A page of executions in (wave, device id) order, of one wave or all, keeping only those that
+   * match one of `filters` (all if none).
+   */
+  pageExecutions(
+    rolloutId: string,
+    options: {
+      readonly waveIndex?: number;
+      readonly filters?: readonly ExecutionFilter[];
+      readonly limit: number;
+      readonly cursor?: string;
+    },
+  ): Promise<ExecutionPage>;
+  /** Each wave's counters, by wave index. */
+  waveCounts(rolloutId: string): Promise<WaveCounts[]>;
+  /** Up to `limit` devices of the wave counted as failed or rolled back, with their reasons. */
+  failedSample(rolloutId: string, waveIndex: number, limit: number): Promise<FailedSample>;
+  /**
+   * Applies a device's OTA event to its execution, and its wave's counters, when the event is
+   * newer (by seq) than the last applied one. Returns false (writing nothing) for stale, duplicate
+   * or unknown events.
    */
   applyOtaEvent(event: OtaEventV1, waveIndex: number): Promise<boolean>;
-  /** Frees devices so later rollouts may take them. */
-  releaseDevices(rolloutId: string, deviceIds: readonly string[]): Promise<void>;
+  /**
+   * Records the status AWS IoT reported for a device's job execution, and its wave's counters.
+   * Returns false (writing nothing) for an unknown execution or a status that changes nothing.
+   */
+  applyJobExecutionStatus(
+    rolloutId: string,
+    waveIndex: number,
+    deviceId: string,
+    status: JobExecutionStatus,
+  ): Promise<boolean>;
   /** Device id → rollout id, for those of `deviceIds` held by an active rollout. */
   activeClaims(deviceIds: readonly string[]): Promise<Map<string, string>>;
 }

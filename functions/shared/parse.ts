@@ -1,12 +1,14 @@
-import type { z } from 'zod';
+import type { $ZodType, output } from 'zod/v4/core';
 import { ValidationError } from '../domain/errors';
+import { safeParse } from './zod-mini';
 
 /**
- * Parses outside input with a schema. On failure it throws a ValidationError whose issues name
- * each offending field (`site`, `limit`, ...), so the caller can say exactly what was wrong.
+ * Parses outside input with a schema (zod/mini or classic zod). On failure it throws a
+ * ValidationError whose issues name each offending field (`site`, `limit`, ...), so the caller
+ * can say exactly what was wrong.
  */
-export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
-  const result = schema.safeParse(input);
+export function parseInput<S extends $ZodType>(schema: S, input: unknown, what: string): output<S> {
+  const result = safeParse(schema, input);
   if (result.success) return result.data;
   const issues = result.error.issues.map((issue) => ({
     field: issue.path.length > 0 ? issue.path.join('.') : '(root)',
@@ -17,7 +19,7 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what:
 }
 
 /** Parses a JSON request body; a body that is not JSON is a ValidationError, not a crash. */
-export function parseJsonBody<S extends z.ZodType>(schema: S, body: string | null, isBase64Encoded = false) {
+export function parseJsonBody<S extends $ZodType>(schema: S, body: string | null, isBase64Encoded = false) {
   let json: unknown;
   try {
     const text = isBase64Encoded && body ? Buffer.from(body, 'base64').toString('utf8') : body;

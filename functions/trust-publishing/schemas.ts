@@ -1,9 +1,12 @@
-import { z } from 'zod';
+import * as z from '../shared/zod-mini';
 
 /** What the trust publisher is asked to do (V1): by the rollout state machine, the API, a schedule. */
 export const TrustRequestV1 = z.discriminatedUnion('action', [
   /** Sign a rollout's images, deltas and rollback before its first wave. */
-  z.strictObject({ action: z.literal('sign-rollout'), rolloutId: z.string().regex(/^ro-[0-9a-f]{12}$/) }),
+  z.strictObject({
+    action: z.literal('sign-rollout'),
+    rolloutId: z.string().check(z.regex(/^ro-[0-9a-f]{12}$/)),
+  }),
   /** Re-sign targets, snapshot and timestamp before they expire (every few hours). */
   z.strictObject({ action: z.literal('refresh') }),
   /** Take a new root the operators signed offline, and republish with the keys it names. */

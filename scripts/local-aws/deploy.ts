@@ -1,11 +1,10 @@
 /** Deploys the real CDK stack (local stage) into local AWS with the project's pinned CDK CLI. */
-import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
-import { LOCAL_AWS_ENV, type LocalAws, PROJECT_DIR, RUNTIME_DIR } from './ministack';
+import { IoTClient, UpdateEventConfigurationsCommand } from '@aws-sdk/client-iot';
+import { LOCAL_AWS_ENV, type LocalAws, localClientConfig, PROJECT_DIR, RUNTIME_DIR } from './ministack';
+import { CommandFailedError, runSupervised } from './supervised';
 
-const run = promisify(execFile);
 export const LOCAL_ACCOUNT = '000000000000';
 
 export interface StackOutputs {
@@ -55,9 +54,12 @@ export async function deployStack(
     stackName = 'EdgeOps',
     log = console.log,
     context = {},
+    signal,
   }: {
     stackName?: string;
     log?: (line: string) => void;
+    /** Stops the CDK CLI and everything it runs (synth, esbuild) when aborted. */
+    signal?: AbortSignal;
     /** More CDK context (`-c key=value`), e.g. `onlineKeyGenerations: '1,2'`. */
     context?: Record<string, string>;
   } = {},
@@ -79,21 +81,44 @@ export async function deployStack(
     '--no-notices',
     '--ci',
   ];
-  const options = { cwd: PROJECT_DIR, env, maxBuffer: 64 * 1024 * 1024 };
+  // Under the watchdog: Ctrl-C, or this process dying, stops cdk with its synth and esbuild children.
+  const options = { cwd: PROJECT_DIR, env, ...(signal ? { signal } : {}) };
   try {
     log('Bootstrapping CDK in local AWS ...');
-    await run(cdk, ['bootstrap', `aws://${LOCAL_ACCOUNT}/${LOCAL_AWS_ENV.AWS_REGION}`, ...common], options);
+    await runSupervised(
+      cdk,
+      ['bootstrap', `aws://${LOCAL_ACCOUNT}/${LOCAL_AWS_ENV.AWS_REGION}`, ...common],
+      options,
+    );
     log(`Deploying stack ${stackName} ...`);
-    await run(
+    await runSupervised(
       cdk,
       ['deploy', stackName, ...common, '--require-approval', 'never', '--outputs-file', outputsFile],
       options,
     );
   } catch (error) {
-    const { stdout, stderr } = error as { stdout?: string; stderr?: string };
-    throw new Error(`cdk failed:\n${stdout ?? ''}\n${stderr ?? ''}`);
+    if (!(error instanceof CommandFailedError)) throw error;
+    throw new Error(`cdk failed:\n${error.stdout}\n${error.stderr}`);
   }
   const outputs = (JSON.parse(readFileSync(outputsFile, 'utf8')) as Record<string, StackOutputs>)[stackName];
   if (!outputs) throw new Error(`No outputs for ${stackName} in ${outputsFile}`);
+  await enableJobExecutionEvents(aws);
   return { stackName, outputs, apiUrl: localApiUrl(outputs.ApiUrl, aws.endpoint) };
+}
+
+/**
+ * Turns on AWS IoT job execution events, which the rollout path reads. In AWS the stack does it
+ * with a custom resource (lib/job-execution-events.ts); local AWS runs that resource's handler
+ * without an AWS SDK to load, so the local stage leaves it out (`jobExecutionEventsFromStack`)
+ * and the deployment does it here. Idempotent.
+ */
+async function enableJobExecutionEvents(aws: LocalAws): Promise<void> {
+  const iot = new IoTClient(localClientConfig(aws));
+  try {
+    await iot.send(
+      new UpdateEventConfigurationsCommand({ eventConfigurations: { JOB_EXECUTION: { Enabled: true } } }),
+    );
+  } finally {
+    iot.destroy();
+  }
 }

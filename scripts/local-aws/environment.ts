@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
 import type { FaultMix } from '../../agent/fault-profiles';
 import { FleetSimulator } from '../../agent/fleet-simulator';
-import { OperatorApiClient } from '../../agent/operator-api-client';
+import { describeRetry, OperatorApiClient } from '../../agent/operator-api-client';
 import { type DeployedStack, deployStack } from './deploy';
 import { firmwareImage } from './firmware-images';
 import { type LocalAws, localClientConfig, RUNTIME_DIR, type StartOptions, startLocalAws } from './ministack';
@@ -28,6 +28,11 @@ export interface LocalEdgeOps {
   stop(): Promise<void>;
 }
 
+/**
+ * Brings everything up in order. With `signal`, an abort at any moment (Ctrl-C) stops what was
+ * started so far at once (the fleet, cdk and its children, local AWS with its Lambda workers),
+ * and the call rejects with the signal's reason.
+ */
 export async function bringUpLocalEdgeOps(options: {
   readonly aws?: StartOptions;
   readonly fleetSize: number;
@@ -35,22 +40,38 @@ export async function bringUpLocalEdgeOps(options: {
   /** Scales device-side waits (health checks, slow links). @default 0.2 */
   readonly timeFactor?: number;
   readonly log: (line: string) => void;
+  readonly signal?: AbortSignal;
 }): Promise<LocalEdgeOps> {
-  const { log } = options;
+  const { log, signal } = options;
+  signal?.throwIfAborted();
   log('Starting local AWS (MiniStack) ...');
-  const aws = await startLocalAws(options.aws);
+  const aws = await startLocalAws({ log, ...options.aws, ...(signal ? { signal } : {}) });
   let fleet: FleetSimulator | undefined;
-  const stop = async () => {
-    await fleet?.stop();
-    await aws.stop();
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      await fleet?.stop();
+      await aws.stop();
+    })();
+    return stopping;
   };
+  // Steps that do not watch the signal (SDK calls) fail fast once local AWS is gone.
+  const onAbort = () => void stop();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const step = <T>(work: Promise<T>) =>
+    work.then((value) => {
+      signal?.throwIfAborted();
+      return value;
+    });
   try {
-    const stack = await deployStack(aws, { log });
-    const admin = await createOperator(
-      stack.outputs,
-      'admin',
-      'admin',
-      new CognitoIdentityProviderClient(localClientConfig(aws)),
+    const stack = await step(deployStack(aws, { log, ...(signal ? { signal } : {}) }));
+    const admin = await step(
+      createOperator(
+        stack.outputs,
+        'admin',
+        'admin',
+        new CognitoIdentityProviderClient(localClientConfig(aws)),
+      ),
     );
     mkdirSync(RUNTIME_DIR, { recursive: true });
     const tokenFile = join(RUNTIME_DIR, 'operator-token');
@@ -59,15 +80,15 @@ export async function bringUpLocalEdgeOps(options: {
     const api = new OperatorApiClient(stack.apiUrl, admin.idToken);
 
     log("Root ceremony: three root keys, threshold two, and the stack's online keys ...");
-    await setUpReleaseTrust(api);
+    await step(setUpReleaseTrust(api));
     log('Publishing releases 1.0.0 and 1.1.0 ...');
-    await publishRelease(api, '1.0.0', FLEET_HARDWARE, (hw) => firmwareImage(hw, '1.0.0'));
-    await publishRelease(api, '1.1.0', FLEET_HARDWARE, (hw) => firmwareImage(hw, '1.1.0'));
+    await step(publishRelease(api, '1.0.0', FLEET_HARDWARE, (hw) => firmwareImage(hw, '1.0.0')));
+    await step(publishRelease(api, '1.1.0', FLEET_HARDWARE, (hw) => firmwareImage(hw, '1.1.0')));
 
-    const ca = await (await fetch(`${aws.endpoint}/_ministack/iot/ca.pem`)).text();
+    const ca = await step((await fetch(`${aws.endpoint}/_ministack/iot/ca.pem`)).text());
     const stateDir = join(RUNTIME_DIR, 'fleet-state');
     rmSync(stateDir, { recursive: true, force: true });
-    log(`Starting a simulated fleet of ${options.fleetSize} devices on 1.0.0 ...`);
+    log(`Starting a simulated fleet of ${options.fleetSize} devices on 1.0.0 (registering 4 at a time) ...`);
     fleet = new FleetSimulator({
       api,
       broker: { ...aws.mqtt, ca },
@@ -75,6 +96,11 @@ export async function bringUpLocalEdgeOps(options: {
       hardwareTypes: FLEET_HARDWARE,
       firmwareVersion: '1.0.0',
       credentialsDir: join(RUNTIME_DIR, 'fleet'),
+      // Local AWS on a loaded machine answers RegisterDevice slowly: a few at a time, with backoff.
+      registration: {
+        concurrency: 4,
+        onRetry: (notice) => log(`  ${describeRetry(notice)}`),
+      },
       ota: {
         stateDir,
         ...(options.faultMix ? { mix: options.faultMix } : {}),
@@ -85,10 +111,12 @@ export async function bringUpLocalEdgeOps(options: {
         allowPlainHttp: true,
       },
     });
-    await fleet.start();
+    await fleet.start(signal ? { signal } : {});
     return { aws, stack, api, tokenFile, fleet, stop };
   } catch (error) {
     await stop();
-    throw error;
+    throw signal?.aborted ? signal.reason : error;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
   }
 }

@@ -30,7 +30,7 @@ const untilDevice = (
     return predicate(device) ? device : undefined;
   });
 
-describe('device over MQTT → shadow → rule → Lambda → DynamoDB', () => {
+describe('device over MQTT → shadow → rule → SQS → Lambda → DynamoDB', () => {
   it('shows the firmware a device reports, its connection and when it was last seen', async () => {
     const registration = await api().registerDevice(profile());
     const agent = agentFor(registration, '1.4.2');

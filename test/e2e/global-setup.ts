@@ -1,6 +1,8 @@
 /**
  * Brings up what every e2e test runs against: local AWS (started here, stopped in teardown), the
- * real CDK stack deployed into it, and one operator per role.
+ * real CDK stack deployed into it, and one operator per role. When the run is killed instead (a
+ * timeout, SIGKILL, Ctrl-C during setup), teardown never runs: the watchdog local AWS and cdk run
+ * under ends them, Lambda workers included, as soon as this process is gone.
  */
 
 import { join } from 'node:path';

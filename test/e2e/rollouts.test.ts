@@ -159,6 +159,28 @@ describe('staged rollouts on a simulated fleet', () => {
     for (const { deviceId } of failed) expect(await firmwareOf(deviceId)).toBe('1.0.0');
   });
 
+  it("records AWS IoT's FAILED job execution of each device that failed health on its execution", async () => {
+    const { region } = await startFleet(6, (_id, hardware) =>
+      hardware === 'jetson-nano' ? 'unhealthy-after-boot' : 'healthy',
+    );
+    const started = await startRollout(region, { waves: [{ percent: 100, soakSeconds: 1, maxFailures: 6 }] });
+    await untilStatus(started.rolloutId, 'succeeded', 'halted', 'aborted');
+
+    const devices = await eventually(async () => {
+      const { body } = await api('viewer').request<{
+        items: { deviceId: string; stage: string; jobStatus?: string }[];
+      }>('GET', `rollouts/${started.rolloutId}/devices?limit=100`);
+      const rolledBack = body.items.filter((d) => d.stage === 'rolled-back');
+      return rolledBack.length > 0 && rolledBack.every((d) => d.jobStatus !== undefined)
+        ? body.items
+        : undefined;
+    });
+
+    for (const device of devices) {
+      expect(device.jobStatus, device.deviceId).toBe(device.stage === 'rolled-back' ? 'FAILED' : undefined);
+    }
+  });
+
   it('pauses after the first wave and completes once resumed', async () => {
     const { region } = await startFleet(12);
     const started = await startRollout(region);

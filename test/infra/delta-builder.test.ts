@@ -98,10 +98,11 @@ describe.each(STAGE_NAMES)('job download presigning in the %s stage', (stage) =>
 });
 
 describe.each(STAGE_NAMES)('rollout state machine deltas in the %s stage', (stage) => {
-  it('plans deltas first, builds them in a Map, then signs the rollout', () => {
+  it('plans deltas once the executions are written, builds them in a Map, then signs the rollout', () => {
     const { StartAt, States } = definition(stage);
 
-    expect(StartAt).toBe('PlanDeltas');
+    expect(StartAt).toBe('FirstPlanPiece');
+    expect(States.MorePlanPieces).toMatchObject({ Type: 'Choice', Default: 'PlanDeltas' });
     expect(States.PlanDeltas).toMatchObject({
       Next: 'BuildDeltas',
       Parameters: { step: 'plan-deltas', 'rolloutId.$': '$.rolloutId' },

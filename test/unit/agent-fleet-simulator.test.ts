@@ -175,6 +175,26 @@ describe('FleetSimulator with OTA', () => {
     expect(new Set(profilesOfFirst)).toEqual(new Set(['healthy', 'crash-loop']));
   });
 
+  it('fails the health check of a device made unhealthy after it came up, and only that one', async () => {
+    const sim = fleet({ size: 2 });
+    await sim.start();
+
+    sim.setFaultProfile('sim-0002', 'unhealthy-after-boot');
+    await rollOut(sim);
+
+    expect(sim.statuses().map((s) => [s.deviceId, s.stage, s.reason ?? ''])).toEqual([
+      ['sim-0001', 'healthy', ''],
+      ['sim-0002', 'rolled-back', 'health-check-failed'],
+    ]);
+  });
+
+  it('refuses to change a link profile once the device is up', async () => {
+    const sim = fleet({ size: 1 }, { profiles: { 'sim-0001': 'slow-link' } });
+    await sim.start();
+
+    expect(() => sim.setFaultProfile('sim-0001', 'unhealthy-after-boot')).toThrow(/link profile slow-link/);
+  });
+
   it('keeps no timer running for idle devices, however many', async () => {
     const timersBefore = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     const sim = fleet(

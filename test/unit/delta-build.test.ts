@@ -10,6 +10,7 @@ import { applyDelta, collect, patchStream } from '../../functions/domain/zstd-de
 import type { ReleaseCatalog, ReleaseForRollout } from '../../functions/ports/release-catalog';
 import { type DeltaBuildRequest, makeBuildDelta } from '../../functions/use-cases/build-delta';
 import { makePlanDeltas } from '../../functions/use-cases/rollouts/plan-deltas';
+import { createRolloutWith } from './rollout-fixtures';
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const clock = { now: () => new Date('2026-01-01T00:00:00Z') };
@@ -212,7 +213,7 @@ describe('plan deltas for a rollout', () => {
   it('names the exact objects to read and where the patch goes, for bases not built yet', async () => {
     const rollouts = new InMemoryRolloutStore();
     const deltas = new InMemoryDeltaStore();
-    await rollouts.createRollout(rollout('install'), [
+    await createRolloutWith(rollouts, rollout('install'), [
       execution('d1', '1.0.0'),
       execution('d2', '1.1.0'),
       execution('d3', '1.1.0'),
@@ -261,7 +262,7 @@ describe('plan deltas for a rollout', () => {
 
   it('plans nothing for a rollback rollout, which ships full images', async () => {
     const rollouts = new InMemoryRolloutStore();
-    await rollouts.createRollout({ ...rollout('rollback'), releaseId: 'rel-1.0.0', version: '1.0.0' }, [
+    await createRolloutWith(rollouts, { ...rollout('rollback'), releaseId: 'rel-1.0.0', version: '1.0.0' }, [
       execution('d1', '2.0.0'),
     ]);
 

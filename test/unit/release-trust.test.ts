@@ -1,4 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -266,5 +268,88 @@ describe('verifyRelease', () => {
         [usurper],
       ),
     ).rejects.toThrow(/lacks a threshold of signatures from root v1 keys/);
+  });
+});
+
+describe('verifyRelease metadata fetches', () => {
+  let proxy: Server | undefined;
+
+  afterEach(async () => {
+    proxy?.closeAllConnections();
+    await new Promise((resolve) => (proxy ? proxy.close(resolve) : resolve(undefined)));
+    proxy = undefined;
+  });
+
+  /**
+   * Routes the job's metadata through a proxy on 127.0.0.1 that answers each request after
+   * `delayMs`, or drops the first connection for each file when `dropFirst` is set.
+   */
+  async function throughProxy(document: JobDocumentV2, options: { delayMs?: number; dropFirst?: boolean }) {
+    const seen = new Set<string>();
+    proxy = createServer((req, res) => {
+      const original = new URL(req.url ?? '/', 'http://proxy').searchParams.get('u') ?? '';
+      if (options.dropFirst && !seen.has(original)) {
+        seen.add(original);
+        req.socket.destroy();
+        return;
+      }
+      const relay = async () => {
+        const upstream = await fetch(original);
+        res.writeHead(upstream.status, { 'content-type': 'application/json' });
+        res.end(Buffer.from(await upstream.arrayBuffer()));
+      };
+      // The test may be over (and the artifact server closed) by the time a delayed relay runs.
+      setTimeout(() => relay().catch(() => res.destroy()), options.delayMs ?? 0);
+    });
+    await new Promise<void>((resolve) => proxy?.listen(0, '127.0.0.1', resolve));
+    const { port } = proxy.address() as AddressInfo;
+    const metadata = Object.fromEntries(
+      Object.entries(document.trust.metadata).map(([name, url]) => [
+        name,
+        `http://127.0.0.1:${port}/${name}?u=${encodeURIComponent(url)}`,
+      ]),
+    );
+    return { ...document, trust: { ...document.trust, metadata } };
+  }
+
+  const verifyWith = (
+    document: JobDocumentV2,
+    timing: { metadataFetchTimeoutMs: number; timeFactor?: number },
+  ) =>
+    verifyRelease({
+      trustDir,
+      document,
+      hardwareType: 'rpi4',
+      runningVersion: '1.0.0',
+      now: new Date(),
+      log: () => {},
+      ...timing,
+    });
+
+  it('refuses when a metadata file takes longer than the fetch timeout on a device (time factor 1)', async () => {
+    const slow = await throughProxy(JobDocumentV2.parse(await installJob()), { delayMs: 400 });
+
+    const verdict = await verifyWith(slow, { metadataFetchTimeoutMs: 150 });
+
+    expect(verdict).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/^metadata-.*(timeout|aborted)/i),
+    });
+  });
+
+  it('waits 1/timeFactor as long under a simulator that runs time faster', async () => {
+    const slow = await throughProxy(JobDocumentV2.parse(await installJob()), { delayMs: 400 });
+
+    const verdict = await verifyWith(slow, { metadataFetchTimeoutMs: 150, timeFactor: 0.1 });
+
+    expect(verdict).toMatchObject({ ok: true });
+  });
+
+  it('tries a dropped connection again within the deadline', async () => {
+    const flaky = await throughProxy(JobDocumentV2.parse(await installJob()), { dropFirst: true });
+
+    const verdict = await verifyWith(flaky, { metadataFetchTimeoutMs: 10_000 });
+
+    expect(verdict).toMatchObject({ ok: true });
   });
 });

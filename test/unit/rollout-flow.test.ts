@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { InMemoryDeltaStore } from '../../functions/adapters/in-memory-delta-store';
+import { InMemoryJobDispatcher } from '../../functions/adapters/in-memory-job-dispatcher';
+import { InMemoryRolloutPlanStore } from '../../functions/adapters/in-memory-rollout-plan-store';
 import { InMemoryRolloutStore } from '../../functions/adapters/in-memory-rollout-store';
 import { InMemoryTrustFiles, InMemoryTrustStore } from '../../functions/adapters/in-memory-trust-repository';
 import { RolloutStateError, ValidationError } from '../../functions/domain/errors';
-import type { JobDocumentV2, OtaEventV1 } from '../../functions/domain/ota-contract';
-import type { JobExecutionStatus, WaveSpec } from '../../functions/domain/rollout';
-import type { JobDispatcher } from '../../functions/ports/job-dispatcher';
+import type { OtaEventV1 } from '../../functions/domain/ota-contract';
+import type { WaveSpec } from '../../functions/domain/rollout';
 import type { ReleaseCatalog, ReleaseForRollout } from '../../functions/ports/release-catalog';
 import type { RolloutOrchestrator } from '../../functions/ports/rollout-orchestrator';
 import type { TargetDevice } from '../../functions/ports/target-resolver';
@@ -17,11 +18,14 @@ import { makeRecordOtaEvent } from '../../functions/use-cases/rollouts/record-ot
 import { makeRollbackRollout } from '../../functions/use-cases/rollouts/rollback-rollout';
 import { makeGetRolloutStatus } from '../../functions/use-cases/rollouts/rollout-status';
 import {
+  makeAddWaveDevices,
   makeCheckWave,
+  makeCreateWaveJob,
   makeFinishRollout,
   makeNextStep,
   makeParkRollout,
   makeStartWave,
+  makeWriteExecutions,
 } from '../../functions/use-cases/rollouts/run-waves';
 import { makeStartRollout } from '../../functions/use-cases/rollouts/start-rollout';
 
@@ -33,22 +37,6 @@ const release = (version: string): ReleaseForRollout => ({
   ],
 });
 
-class FakeJobs implements JobDispatcher {
-  readonly jobs = new Map<string, { deviceIds: readonly string[]; document: JobDocumentV2 }>();
-  readonly statuses = new Map<string, Map<string, JobExecutionStatus>>();
-  readonly canceled: string[] = [];
-  async startJob(jobId: string, deviceIds: readonly string[], document: JobDocumentV2) {
-    this.jobs.set(jobId, { deviceIds, document });
-    this.statuses.set(jobId, new Map(deviceIds.map((id) => [id, 'QUEUED'])));
-  }
-  async executionStatuses(jobId: string) {
-    return new Map(this.statuses.get(jobId));
-  }
-  async cancelJob(jobId: string) {
-    this.canceled.push(jobId);
-  }
-}
-
 const waves = (...specs: Partial<WaveSpec>[]): WaveSpec[] =>
   specs.map((s) => ({
     size: { percent: 100 },
@@ -59,15 +47,24 @@ const waves = (...specs: Partial<WaveSpec>[]): WaveSpec[] =>
     ...s,
   }));
 
-function setup(deviceCount = 30) {
+function setup(deviceCount = 30, { clock = { now: () => new Date() } } = {}) {
   const rollouts = new InMemoryRolloutStore();
-  const jobs = new FakeJobs();
+  const jobs = new InMemoryJobDispatcher();
+  const plans = new InMemoryRolloutPlanStore();
   const started: string[] = [];
   const proceeded: string[] = [];
   const orchestrator: RolloutOrchestrator = {
-    start: async (id) => void started.push(id),
+    // The state machine's first steps write the executions, a piece of the plan at a time.
+    start: async (id) => {
+      started.push(id);
+      const write = makeWriteExecutions({ rollouts, plans });
+      for (let piece: number | null = 0; piece !== null; ) piece = (await write(id, piece)).next;
+    },
     stop: async () => {},
-    proceed: async (token) => void proceeded.push(token),
+    proceed: async (token) => {
+      proceeded.push(token);
+      return 'resumed' as const;
+    },
   };
   const catalog = new Map([release('1.0.0'), release('1.1.0')].map((r) => [r.releaseId, r]));
   const releases: ReleaseCatalog = {
@@ -85,7 +82,6 @@ function setup(deviceCount = 30) {
     resolve: async (target: RolloutRequest['target']) =>
       'deviceIds' in target ? devices.filter((d) => target.deviceIds.includes(d.deviceId)) : devices,
   };
-  const clock = { now: () => new Date() };
   // The repository was published under root v2: jobs carry 2.root.json for devices still on v1.
   const trustStore = new InMemoryTrustStore();
   void trustStore.putState({ rootVersion: 2, versions: { targets: 3, snapshot: 3, timestamp: 3 } });
@@ -96,6 +92,7 @@ function setup(deviceCount = 30) {
     orchestrator,
     clock,
     trust: trustStore,
+    plans,
   });
   const rollback = makeRollbackRollout({ rollouts, releases, startRollout });
   const record = makeRecordOtaEvent({ rollouts });
@@ -128,18 +125,28 @@ function setup(deviceCount = 30) {
   };
   const steps = {
     next: makeNextStep({ rollouts }),
-    startWave: makeStartWave({
+    startWave: makeStartWave({ rollouts, jobs, clock }),
+    addWaveDevices: makeAddWaveDevices({ rollouts, jobs, pageSize: 7 }),
+    createWaveJob: makeCreateWaveJob({
       rollouts,
       releases,
       deltas: new InMemoryDeltaStore(),
       trust: { store: trustStore, files: new InMemoryTrustFiles() },
       jobs,
-      clock,
       settings: { healthCheckSeconds: 5 },
     }),
     check: makeCheckWave({ rollouts, jobs, clock, waveTimeoutMinutes: 60 }),
     park: makeParkRollout({ rollouts, orchestrator }),
     finish: makeFinishRollout({ rollouts, jobs, rollback }),
+  };
+  /** StartWave, AddWaveDevices until no cursor is left, CreateWaveJob: as the state machine does. */
+  const launchWave = async (rolloutId: string, waveIndex: number) => {
+    const start = await steps.startWave(rolloutId, waveIndex);
+    if (!start.started) return start;
+    let cursor: string | undefined;
+    do cursor = (await steps.addWaveDevices(rolloutId, waveIndex, cursor)).cursor;
+    while (cursor);
+    return steps.createWaveJob(rolloutId, waveIndex);
   };
   /** Drives the run as the state machine does; `behave` plays each queued device. */
   const run = async (
@@ -150,12 +157,14 @@ function setup(deviceCount = 30) {
       const step = await steps.next(rolloutId);
       if (step.action === 'complete') return steps.finish(rolloutId, { outcome: 'succeeded' });
       if (step.action !== 'start') return rollouts.getRollout(rolloutId);
-      const { jobId } = await steps.startWave(rolloutId, step.waveIndex);
+      const { jobId } = await launchWave(rolloutId, step.waveIndex);
       for (const deviceId of jobs.jobs.get(jobId)?.deviceIds ?? []) {
         const outcome = behave(deviceId, step.waveIndex);
         await report(rolloutId, deviceId, step.waveIndex, 'downloading', '1.0.0');
         await report(rolloutId, deviceId, step.waveIndex, outcome, outcome === 'healthy' ? '1.1.0' : '1.0.0');
-        jobs.statuses.get(jobId)?.set(deviceId, outcome === 'healthy' ? 'SUCCEEDED' : 'FAILED');
+        const status = outcome === 'healthy' ? 'SUCCEEDED' : 'FAILED';
+        jobs.setStatus(jobId, deviceId, status);
+        await rollouts.applyJobExecutionStatus(rolloutId, step.waveIndex, deviceId, status);
       }
       for (const phase of ['progress', 'gate'] as const) {
         const check = await steps.check(rolloutId, step.waveIndex, phase);
@@ -173,6 +182,7 @@ function setup(deviceCount = 30) {
     rollback,
     report,
     steps,
+    launchWave,
     run,
     releases,
     targets,
@@ -218,7 +228,7 @@ describe('rollout flow (use cases on in-memory adapters)', () => {
       },
     });
     expect(document?.artifacts[0]).toMatchObject({ hardwareType: 'rpi4', target: 'rel-1.1.0/rpi4/image' });
-    const status = await makeGetRolloutStatus({ rollouts: t.rollouts, jobs: t.jobs })(rollout.rolloutId);
+    const status = await makeGetRolloutStatus({ rollouts: t.rollouts })(rollout.rolloutId);
     expect(status.funnels.reduce((n, f) => n + f.healthy, 0)).toBe(29);
   });
 
@@ -232,7 +242,7 @@ describe('rollout flow (use cases on in-memory adapters)', () => {
     expect(finished?.status).toBe('halted');
     expect(finished?.haltReason).toMatch(new RegExp(`${bad}`));
     expect([...t.jobs.jobs.values()].flatMap((j) => j.deviceIds).every((id) => canary.has(id))).toBe(true);
-    expect(t.jobs.canceled).toEqual([`${rollout.rolloutId}-w0`]);
+    expect(t.jobs.jobs.get(`${rollout.rolloutId}-w0`)?.status).not.toBe('IN_PROGRESS');
   });
 
   it('rolls the updated devices back by policy when a wave fails', async () => {
@@ -299,7 +309,10 @@ describe('operator control', () => {
       orchestrator: {
         start: async () => {},
         stop: async () => {},
-        proceed: async (tok) => void t.proceeded.push(tok),
+        proceed: async (tok) => {
+          t.proceeded.push(tok);
+          return 'resumed' as const;
+        },
       },
     });
 
@@ -317,11 +330,11 @@ describe('operator control', () => {
   it('aborts: cancels the current job, frees the devices, and starts nothing else', async () => {
     const t = setup();
     const { rollout } = await t.startRollout(request(), 'ops');
-    await t.steps.startWave(rollout.rolloutId, 0);
+    await t.launchWave(rollout.rolloutId, 0);
     const control = makeControlRollout({
       rollouts: t.rollouts,
       jobs: t.jobs,
-      orchestrator: { start: async () => {}, stop: async () => {}, proceed: async () => {} },
+      orchestrator: { start: async () => {}, stop: async () => {}, proceed: async () => 'resumed' as const },
     });
 
     const aborted = await control(rollout.rolloutId, 'abort', 'ops');
@@ -334,11 +347,43 @@ describe('operator control', () => {
   });
 });
 
+describe('an abort racing a wave start', () => {
+  it('cancels the job and deletes the group a wave start made after the abort cleaned up', async () => {
+    const t = setup();
+    const { rollout } = await t.startRollout(request({ waves: waves({}) }), 'ops');
+    const jobId = `${rollout.rolloutId}-w0`;
+    await t.steps.startWave(rollout.rolloutId, 0);
+    await t.steps.addWaveDevices(rollout.rolloutId, 0);
+    // The operator aborts while CreateWaveJob is creating the job.
+    const startJob = t.jobs.startJob.bind(t.jobs);
+    t.jobs.startJob = async (id, document) => {
+      await startJob(id, document);
+      await t.rollouts.transition(rollout.rolloutId, ['running'], { status: 'aborted' });
+    };
+
+    const created = await t.steps.createWaveJob(rollout.rolloutId, 0);
+
+    expect(created.started).toBe(false);
+    expect(t.jobs.canceled).toEqual([jobId]);
+    expect(t.jobs.groupsOf('d00')).toEqual([]);
+  });
+
+  it('adds no more devices once the rollout stopped running', async () => {
+    const t = setup();
+    const { rollout } = await t.startRollout(request({ waves: waves({}) }), 'ops');
+    await t.steps.startWave(rollout.rolloutId, 0);
+    await t.rollouts.transition(rollout.rolloutId, ['running'], { status: 'aborted' });
+
+    expect(await t.steps.addWaveDevices(rollout.rolloutId, 0)).toEqual({ added: 0 });
+    expect(t.jobs.groupsOf('d00')).toEqual([]);
+  });
+});
+
 describe('recordOtaEvent', () => {
   it('ignores a duplicate and an out-of-order event', async () => {
     const t = setup();
     const { rollout } = await t.startRollout(request({ waves: waves({}) }), 'ops');
-    await t.steps.startWave(rollout.rolloutId, 0);
+    await t.launchWave(rollout.rolloutId, 0);
     const record = makeRecordOtaEvent({ rollouts: t.rollouts });
     const event = (seq: number, stage: OtaEventV1['stage']): OtaEventV1 => ({
       schema: 'edgeops.ota-event.v1',

@@ -3,11 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { InMemoryRolloutStore } from '../../functions/adapters/in-memory-rollout-store';
 import type { OtaEventV1 } from '../../functions/domain/ota-contract';
 import type { DeviceExecution, Rollout, Wave } from '../../functions/domain/rollout';
-import { transferStatsOf } from '../../functions/domain/transfer-stats';
 import { rolloutView } from '../../functions/operator-api/rollouts/rollout-view';
-import type { JobDispatcher } from '../../functions/ports/job-dispatcher';
 import { makeRecordOtaEvent } from '../../functions/use-cases/rollouts/record-ota-event';
 import { makeGetRolloutStatus } from '../../functions/use-cases/rollouts/rollout-status';
+import { createRolloutWith } from './rollout-fixtures';
 
 const ROLLOUT = 'ro-0123456789ab';
 const IMAGE = 100_000_000;
@@ -45,15 +44,10 @@ const execution = (deviceId: string, waveIndex: number): DeviceExecution => ({
   stage: 'queued',
   lastSeq: 0,
 });
-const noJobs: JobDispatcher = {
-  startJob: async () => {},
-  executionStatuses: async () => new Map(),
-  cancelJob: async () => {},
-};
 
 async function setup() {
   const rollouts = new InMemoryRolloutStore();
-  await rollouts.createRollout(rollout, [
+  await createRolloutWith(rollouts, rollout, [
     execution('a', 0),
     execution('b', 0),
     execution('c', 1),
@@ -86,7 +80,7 @@ async function setup() {
       deviceId,
     );
   };
-  return { rollouts, report, status: makeGetRolloutStatus({ rollouts, jobs: noJobs }) };
+  return { rollouts, report, status: makeGetRolloutStatus({ rollouts }) };
 }
 
 const delta = (bytes: number) => ({
@@ -147,8 +141,9 @@ describe('rollout bytes sent and saved', () => {
     expect(rolloutView(rollout)).not.toHaveProperty('bytes');
   });
 
-  it('is all zero before any device reports', () => {
-    expect(transferStatsOf(2, [execution('a', 0)])).toEqual({
+  it('is all zero before any device reports', async () => {
+    const t = await setup();
+    expect((await t.status(ROLLOUT)).bytes).toEqual({
       total: { sent: 0, saved: 0, deltaDevices: 0, fullDevices: 0 },
       waves: [
         { sent: 0, saved: 0, deltaDevices: 0, fullDevices: 0 },

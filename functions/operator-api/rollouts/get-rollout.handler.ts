@@ -3,7 +3,7 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { logger } from '../../shared/observability';
 import { parseInput } from '../../shared/parse';
-import { jobs, rollouts } from '../../shared/rollout-ports';
+import { rollouts } from '../../shared/rollout-ports/stores';
 import { makeGetRolloutStatus, makeListRolloutDevices } from '../../use-cases/rollouts/rollout-status';
 import { httpErrors, json, requireRole } from '../http';
 import { rolloutView } from './rollout-view';
@@ -35,6 +35,6 @@ export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
         nextCursor: page.nextCursor ?? null,
       });
     }
-    const status = await makeGetRolloutStatus({ rollouts: rollouts(), jobs: jobs() })(rolloutId);
+    const status = await makeGetRolloutStatus({ rollouts: rollouts() })(rolloutId);
     return json(200, rolloutView(status.rollout, status));
   });

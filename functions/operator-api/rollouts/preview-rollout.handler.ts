@@ -3,7 +3,7 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { logger } from '../../shared/observability';
 import { parseJsonBody } from '../../shared/parse';
-import { planRollout } from '../../shared/rollout-ports';
+import { planRollout } from '../../shared/rollout-ports/plan-rollout';
 import { httpErrors, json, requireRole } from '../http';
 import { toRolloutRequest } from './request';
 import { RolloutRequestBody } from './schemas';

@@ -1,45 +1,56 @@
-import { z } from 'zod';
 import { DEVICE_ID_PATTERN, LABEL_PATTERN } from '../../domain/device';
+import * as z from '../../shared/zod-mini';
 
-const label = z.string().regex(LABEL_PATTERN, '1-64 of letters, digits and _ . @ / : # = -');
+const label = z.string().check(z.regex(LABEL_PATTERN, '1-64 of letters, digits and _ . @ / : # = -'));
 
 const Wave = z
   .strictObject({
-    count: z.number().int().min(1, 'count must be at least 1').optional(),
-    percent: z.number().gt(0, 'percent must be above 0').max(100, 'percent must be at most 100').optional(),
-    soakSeconds: z
-      .number()
-      .int()
-      .min(0)
-      .max(7 * 24 * 3600)
-      .default(0),
-    successThreshold: z
-      .number()
-      .min(0, 'successThreshold is a percent, 0-100')
-      .max(100, 'successThreshold is a percent, 0-100')
-      .default(100),
-    maxFailures: z.number().int().min(0).default(0),
-    requireApproval: z.boolean().default(false),
+    count: z.optional(z.number().check(z.int(), z.gte(1, 'count must be at least 1'))),
+    percent: z.optional(
+      z.number().check(z.gt(0, 'percent must be above 0'), z.lte(100, 'percent must be at most 100')),
+    ),
+    soakSeconds: z._default(z.number().check(z.int(), z.gte(0), z.lte(7 * 24 * 3600)), 0),
+    successThreshold: z._default(
+      z
+        .number()
+        .check(
+          z.gte(0, 'successThreshold is a percent, 0-100'),
+          z.lte(100, 'successThreshold is a percent, 0-100'),
+        ),
+      100,
+    ),
+    maxFailures: z._default(z.number().check(z.int(), z.gte(0)), 0),
+    requireApproval: z._default(z.boolean(), false),
   })
-  .refine((w) => (w.count === undefined) !== (w.percent === undefined), {
-    message: 'give exactly one of count or percent',
-  });
+  .check(
+    z.refine((w) => (w.count === undefined) !== (w.percent === undefined), {
+      message: 'give exactly one of count or percent',
+    }),
+  );
 
 const Target = z.union(
   [
-    z.strictObject({ thingGroup: z.string().regex(/^[a-zA-Z0-9:_-]{1,128}$/, 'not a thing group name') }),
-    z.strictObject({ deviceIds: z.array(z.string().regex(DEVICE_ID_PATTERN)).min(1).max(1000) }),
+    z.strictObject({
+      thingGroup: z.string().check(z.regex(/^[a-zA-Z0-9:_-]{1,128}$/, 'not a thing group name')),
+    }),
+    z.strictObject({
+      deviceIds: z
+        .array(z.string().check(z.regex(DEVICE_ID_PATTERN)))
+        .check(z.minLength(1), z.maxLength(1000)),
+    }),
     z.strictObject({
       filter: z
         .strictObject({
-          site: label.optional(),
-          region: label.optional(),
-          hardwareType: label.optional(),
-          currentVersion: label.optional(),
+          site: z.optional(label),
+          region: z.optional(label),
+          hardwareType: z.optional(label),
+          currentVersion: z.optional(label),
         })
-        .refine((f) => Object.keys(f).length > 0, {
-          message: 'name at least one of site, region, hardwareType, currentVersion',
-        }),
+        .check(
+          z.refine((f) => Object.keys(f).length > 0, {
+            message: 'name at least one of site, region, hardwareType, currentVersion',
+          }),
+        ),
     }),
   ],
   { error: 'target must be one of {thingGroup}, {deviceIds} or {filter}' },
@@ -49,28 +60,40 @@ const Target = z.union(
 export const RolloutRequestBody = z.strictObject({
   releaseId: z
     .string({ error: 'releaseId is required' })
-    .regex(/^rel-[0-9A-Za-z.+_-]{1,60}$/, 'not a release id'),
+    .check(z.regex(/^rel-[0-9A-Za-z.+_-]{1,60}$/, 'not a release id')),
   target: Target,
-  waves: z.array(Wave).min(1, 'give at least one wave').max(10, 'at most 10 waves'),
-  failurePolicy: z.enum(['halt', 'rollback']).default('halt'),
-  force: z.boolean().default(false),
+  waves: z.array(Wave).check(z.minLength(1, 'give at least one wave'), z.maxLength(10, 'at most 10 waves')),
+  failurePolicy: z._default(z.enum(['halt', 'rollback']), 'halt'),
+  force: z._default(z.boolean(), false),
 });
 
-export const RolloutPath = z.object({ rolloutId: z.string().regex(/^ro-[0-9a-f]{12}$/, 'not a rollout id') });
+export const RolloutPath = z.object({
+  rolloutId: z.string().check(z.regex(/^ro-[0-9a-f]{12}$/, 'not a rollout id')),
+});
+
+const pageLimit = z.coerce.number().check(z.int(), z.gte(1), z.lte(100));
+const cursor = z.optional(z.string().check(z.maxLength(2048)));
 
 export const RolloutDevicesQuery = z.strictObject({
-  wave: z.coerce.number().int().min(1).max(10).optional(),
-  stage: z
-    .enum(['pending', 'queued', 'downloading', 'installing', 'rebooting', 'healthy', 'failed', 'rolled-back'])
-    .optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(50),
-  cursor: z
-    .string()
-    .regex(/^[0-9a-z]{1,10}$/, 'not a cursor issued by this API')
-    .optional(),
+  wave: z.optional(z.coerce.number().check(z.int(), z.gte(1), z.lte(10))),
+  stage: z.optional(
+    z.enum([
+      'pending',
+      'queued',
+      'downloading',
+      'installing',
+      'rebooting',
+      'healthy',
+      'failed',
+      'rolled-back',
+    ]),
+  ),
+  limit: z._default(pageLimit, 50),
+  // Opaque; the store checks it is one it issued for this rollout.
+  cursor,
 });
 
 export const ListRolloutsQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(25),
-  cursor: z.string().max(2048).optional(),
+  limit: z._default(pageLimit, 25),
+  cursor,
 });

@@ -3,7 +3,7 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { logger } from '../../shared/observability';
 import { parseJsonBody } from '../../shared/parse';
-import { startRollout } from '../../shared/rollout-ports';
+import { startRollout } from '../../shared/rollout-ports/start-rollout';
 import { callerName, httpErrors, json, requireRole } from '../http';
 import { toRolloutRequest } from './request';
 import { rolloutView } from './rollout-view';

@@ -1,9 +1,10 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { dynamoDb } from '#clients/dynamodb';
+import { s3 } from '#clients/s3';
 import { DynamoDbTrustStore } from '../../adapters/dynamodb-trust-store';
 import { S3TrustFiles } from '../../adapters/s3-trust-files';
-import { dynamoDb, s3 } from '../../shared/clients';
 import { requireEnv } from '../../shared/env';
 import { logger } from '../../shared/observability';
 import { makeGetTrustRoot } from '../../use-cases/trust/publish-trust';

@@ -1,20 +1,20 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { z } from 'zod';
+import { lambda } from '#clients/lambda';
 import { LambdaTrustPublisher } from '../../adapters/lambda-trust-publisher';
 import { ValidationError } from '../../domain/errors';
-import { lambda } from '../../shared/clients';
 import { requireEnv } from '../../shared/env';
 import { logger } from '../../shared/observability';
 import { parseInput } from '../../shared/parse';
+import * as z from '../../shared/zod-mini';
 import { callerName, httpErrors, json, requireRole } from '../http';
 
 const publisher = new LambdaTrustPublisher(lambda, requireEnv('TRUST_PUBLISHER_FUNCTION_NAME'));
 
 const RootBody = z.strictObject({
   signed: z.record(z.string(), z.unknown()),
-  signatures: z.array(z.strictObject({ keyid: z.string(), sig: z.string() })).min(1),
+  signatures: z.array(z.strictObject({ keyid: z.string(), sig: z.string() })).check(z.minLength(1)),
 });
 
 /**

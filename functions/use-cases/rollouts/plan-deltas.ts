@@ -26,9 +26,10 @@ export const makePlanDeltas =
     const release = await releases.getRelease(rollout.releaseId);
     if (!release) throw new Error(`Release ${rollout.releaseId} of rollout ${rolloutId} not found`);
 
-    const executions = await rollouts.listExecutions(rolloutId);
+    // What the devices ran when the rollout started, counted then: one read at any fleet size.
+    const executions = rollout.bases ?? [];
     const fromVersions = new Set(
-      executions.flatMap((e) => (e.fromVersion && e.fromVersion !== release.version ? [e.fromVersion] : [])),
+      executions.flatMap((e) => (e.fromVersion !== release.version ? [e.fromVersion] : [])),
     );
     const baseReleases: ReleaseForRollout[] = [];
     for (const version of fromVersions) {

@@ -1,7 +1,7 @@
 import { ValidationError } from '../../domain/errors';
 import type { OtaEventV1 } from '../../domain/ota-contract';
+import { waveOfJob } from '../../domain/rollout';
 import type { RolloutStore } from '../../ports/rollout-store';
-import { waveOfJob } from './run-waves';
 
 /**
  * Records a device's OTA progress. A device speaks only for itself (the topic's thing name must

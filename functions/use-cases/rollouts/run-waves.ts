@@ -2,30 +2,34 @@
  * The steps the rollout state machine runs, one use case each. Every step re-reads the rollout,
  * so an operator's pause or abort between steps is seen at the next one.
  */
-import { RolloutNotFoundError } from '../../domain/errors';
+import { RolloutNotFoundError, RolloutStateError } from '../../domain/errors';
 import {
   deltaTargetPath,
   imageTargetPath,
   type JobDocumentV2,
   rollbackTargetPath,
 } from '../../domain/ota-contract';
-import { gateWave, progressOfWave, type Rollout, type Wave, type WaveTally } from '../../domain/rollout';
+import {
+  ACTIVE_ROLLOUT_STATUSES,
+  type FailedSample,
+  gateWave,
+  jobIdOf,
+  progressOfWave,
+  type Rollout,
+  tallyOf,
+  type Wave,
+  type WaveTally,
+} from '../../domain/rollout';
 import type { Clock } from '../../ports/clock';
 import type { DeltaStore } from '../../ports/delta-store';
 import type { JobDispatcher } from '../../ports/job-dispatcher';
 import type { ReleaseCatalog } from '../../ports/release-catalog';
 import type { RolloutOrchestrator } from '../../ports/rollout-orchestrator';
+import type { RolloutPlanStore } from '../../ports/rollout-plan-store';
 import type { RolloutStore } from '../../ports/rollout-store';
 import type { TrustFiles, TrustStore } from '../../ports/trust-repository';
 import { rootFileName } from '../trust/publish-trust';
-
-export const jobIdOf = (rolloutId: string, waveIndex: number) => `${rolloutId}-w${waveIndex}`;
-
-/** The wave index a job id names, if the job belongs to `rolloutId`. */
-export function waveOfJob(rolloutId: string, jobId: string): number | undefined {
-  const match = /^(.+)-w(\d{1,3})$/.exec(jobId);
-  return match && match[1] === rolloutId ? Number(match[2]) : undefined;
-}
+import { CleanupIncompleteError, cancelCurrentJob, endStartedWaves, settle } from './wave-groups';
 
 async function load(rollouts: RolloutStore, rolloutId: string): Promise<Rollout> {
   const rollout = await rollouts.getRollout(rolloutId);
@@ -35,6 +39,23 @@ async function load(rollouts: RolloutStore, rolloutId: string): Promise<Rollout>
 
 const withWave = (rollout: Rollout, index: number, change: Partial<Wave>): Wave[] =>
   rollout.waves.map((w) => (w.index === index ? { ...w, ...change } : w));
+
+/**
+ * Writes one piece of a started rollout's plan: its executions, and the claims on their devices.
+ * Says which piece comes next (none: all are written). Stops early once the rollout is no longer
+ * active (aborted while it was being written).
+ */
+export const makeWriteExecutions =
+  ({ rollouts, plans }: { rollouts: RolloutStore; plans: RolloutPlanStore }) =>
+  async (rolloutId: string, piece: number): Promise<{ written: number; next: number | null }> => {
+    const rollout = await load(rollouts, rolloutId);
+    const pieces = rollout.planPieces ?? 0;
+    if (!ACTIVE_ROLLOUT_STATUSES.includes(rollout.status) || piece >= pieces)
+      return { written: 0, next: null };
+    const executions = await plans.getPiece(rolloutId, piece);
+    await rollouts.addExecutions(rolloutId, executions);
+    return { written: executions.length, next: piece + 1 < pieces ? piece + 1 : null };
+  };
 
 export type NextStep =
   | { readonly action: 'start'; readonly waveIndex: number; readonly soakSeconds: number }
@@ -61,27 +82,96 @@ export interface JobDocumentSettings {
 /**
  * Starts a wave:
  * 1. skips it if the rollout stopped running meanwhile (aborted);
- * 2. records the wave as running under its job id and queues its devices;
- * 3. creates the wave's one IoT job. Its document names, per hardware type, the signed image
- *    target (or, for a rollback, the downgrade signed for this rollout) and the ready deltas to
- *    it, with where to fetch them and every TUF metadata file a device may need: the roots after
- *    the first, and the current timestamp, snapshot and targets.
+ * 2. records the wave as running under its job id;
+ * 3. makes the grouping its job will target. Its devices join it a page at a time
+ *    (`makeAddWaveDevices`), then the job is created (`makeCreateWaveJob`).
  */
 export const makeStartWave =
+  (ports: { rollouts: RolloutStore; jobs: JobDispatcher; clock: Clock }) =>
+  async (
+    rolloutId: string,
+    waveIndex: number,
+  ): Promise<{ started: boolean; jobId: string; cursor: null }> => {
+    const { rollouts, jobs, clock } = ports;
+    const jobId = jobIdOf(rolloutId, waveIndex);
+    const rollout = await load(rollouts, rolloutId);
+    // A pause asked for just now lets this wave run and holds the next one.
+    if (rollout.status !== 'running' && rollout.status !== 'pausing')
+      return { started: false, jobId, cursor: null };
+    const wave = rollout.waves[waveIndex];
+    if (wave?.status !== 'running') {
+      await rollouts.transition(rolloutId, ['running', 'pausing'], {
+        currentWave: waveIndex,
+        waves: withWave(rollout, waveIndex, {
+          status: 'running',
+          jobId,
+          startedAt: clock.now().toISOString(),
+        }),
+      });
+    }
+    await jobs.prepareWave(jobId);
+    // The first page of its devices starts at no cursor.
+    return { started: true, jobId, cursor: null };
+  };
+
+/** Devices one `add-wave-devices` step puts into its wave's grouping: bounded work per invocation. */
+export const WAVE_DEVICES_PER_STEP = 500;
+
+/**
+ * Puts one page of a wave's devices into the wave's grouping and says where the next page starts
+ * (none: all are in, or the rollout stopped running meanwhile). Adding a device twice is
+ * harmless, so a retried page is too.
+ */
+export const makeAddWaveDevices =
+  ({
+    rollouts,
+    jobs,
+    pageSize = WAVE_DEVICES_PER_STEP,
+  }: {
+    rollouts: RolloutStore;
+    jobs: JobDispatcher;
+    pageSize?: number;
+  }) =>
+  async (
+    rolloutId: string,
+    waveIndex: number,
+    cursor?: string,
+  ): Promise<{ added: number; cursor?: string }> => {
+    const rollout = await load(rollouts, rolloutId);
+    if (rollout.status !== 'running' && rollout.status !== 'pausing') return { added: 0 };
+    const page = await rollouts.pageExecutions(rolloutId, { waveIndex, limit: pageSize, cursor });
+    await jobs.addToWave(
+      jobIdOf(rolloutId, waveIndex),
+      page.items.map((e) => e.deviceId),
+    );
+    return { added: page.items.length, ...(page.nextCursor ? { cursor: page.nextCursor } : {}) };
+  };
+
+export interface JobDocumentSettings {
+  /** Seconds the device keeps the new slot on trial before confirming it. */
+  readonly healthCheckSeconds: number;
+}
+
+/**
+ * Creates a wave's one IoT job, for the devices now in its grouping. Its document names, per
+ * hardware type, the signed image target (or, for a rollback, the downgrade signed for this
+ * rollout) and the ready deltas to it, with where to fetch them and every TUF metadata file a
+ * device may need: the roots after the first, and the current timestamp, snapshot and targets.
+ * Skipped if the rollout stopped running meanwhile.
+ */
+export const makeCreateWaveJob =
   (ports: {
     rollouts: RolloutStore;
     releases: ReleaseCatalog;
     deltas: DeltaStore;
     trust: { store: TrustStore; files: TrustFiles };
     jobs: JobDispatcher;
-    clock: Clock;
     settings: JobDocumentSettings;
   }) =>
   async (rolloutId: string, waveIndex: number): Promise<{ started: boolean; jobId: string }> => {
-    const { rollouts, releases, jobs, clock, settings, trust } = ports;
+    const { rollouts, releases, jobs, settings, trust } = ports;
     const jobId = jobIdOf(rolloutId, waveIndex);
     const rollout = await load(rollouts, rolloutId);
-    // A pause asked for just now lets this wave run and holds the next one.
     if (rollout.status !== 'running' && rollout.status !== 'pausing') return { started: false, jobId };
     const release = await releases.getRelease(rollout.releaseId);
     if (!release) throw new Error(`Release ${rollout.releaseId} of rollout ${rolloutId} is gone`);
@@ -90,12 +180,6 @@ export const makeStartWave =
     const deltas = (await ports.deltas.listDeltas(release.releaseId)).filter(
       (d) => d.status === 'ready' && d.s3Key,
     );
-    const deviceIds = (await rollouts.listExecutions(rolloutId, waveIndex)).map((e) => e.deviceId);
-    await rollouts.transition(rolloutId, ['running', 'pausing'], {
-      currentWave: waveIndex,
-      waves: withWave(rollout, waveIndex, { status: 'running', jobId, startedAt: clock.now().toISOString() }),
-    });
-    await rollouts.queueWave(rolloutId, waveIndex, deviceIds);
     const metadata: Record<string, string> = {};
     for (let v = 2; v <= trustState.rootVersion; v++)
       metadata[rootFileName(v)] = trust.files.location(rootFileName(v));
@@ -126,7 +210,15 @@ export const makeStartWave =
       })),
       healthCheckSeconds: settings.healthCheckSeconds,
     };
-    await jobs.startJob(jobId, deviceIds, document);
+    await jobs.startJob(jobId, document);
+    // An abort that came while the job was being made has already cleaned up; do it again for
+    // the job (and the group it re-made) that it could not see.
+    const now = await load(rollouts, rolloutId);
+    if (now.status !== 'running' && now.status !== 'pausing') {
+      await jobs.cancelJob(jobId, `rollout ${now.status}`);
+      await jobs.endWave(jobId);
+      return { started: false, jobId };
+    }
     return { started: true, jobId };
   };
 
@@ -139,9 +231,15 @@ export type WaveCheck =
   | { readonly outcome: 'failed'; readonly tally: WaveTally; readonly reason: string }
   | { readonly outcome: 'stopped' };
 
+/** Failed devices a halt reason names. */
+const NAMED_FAILURES = 5;
+
 /**
  * Checks a running wave (`progress`) or, after its soak, gates it (`gate`), and records the
- * wave's status: settled → soaking, passed, failed.
+ * wave's status: settled → soaking, passed, failed. It reads the rollout and the waves' counters
+ * (and, only when devices failed, a few of them to name): the same few items at any wave size.
+ * Once the wave's deadline passes with devices still in flight, they count as failed and the
+ * wave's job stops handing out executions that have not started.
  */
 export const makeCheckWave =
   ({
@@ -160,29 +258,34 @@ export const makeCheckWave =
     const rollout = await load(rollouts, rolloutId);
     const wave = rollout.waves[waveIndex];
     if (!wave || !['running', 'pausing', 'paused'].includes(rollout.status)) return { outcome: 'stopped' };
-    const [executions, statuses] = await Promise.all([
-      rollouts.listExecutions(rolloutId, waveIndex),
-      jobs.executionStatuses(jobIdOf(rolloutId, waveIndex)),
-    ]);
+    const counts = (await rollouts.waveCounts(rolloutId))[waveIndex];
+    if (!counts) throw new Error(`Wave ${waveIndex} of rollout ${rolloutId} has no counters`);
+    const tally = tallyOf(counts);
+    const sample: FailedSample =
+      tally.failures > 0 ? await rollouts.failedSample(rolloutId, waveIndex, NAMED_FAILURES) : [];
     const now = clock.now();
     const deadline = wave.startedAt
       ? new Date(Date.parse(wave.startedAt) + waveTimeoutMinutes * 60_000)
       : undefined;
+    const missedDeadline = deadline !== undefined && now >= deadline && tally.inFlight > 0;
     const verdict =
       phase === 'progress'
-        ? progressOfWave(wave, executions, statuses, rollout.version, now, deadline)
-        : gateWave(wave, executions, statuses, rollout.version, now);
+        ? progressOfWave(wave, tally, sample, now, deadline)
+        : gateWave(wave, tally, sample);
     const status = { settled: 'soaking', passed: 'passed', failed: 'failed', running: undefined }[
       verdict.outcome
     ];
-    if (status && status !== wave.status) {
+    if ((status && status !== wave.status) || (missedDeadline && !wave.deadlinePassed)) {
       await rollouts.transition(rolloutId, ['running', 'pausing', 'paused'], {
         waves: withWave(rollout, waveIndex, {
-          status: status as Wave['status'],
-          ...(status === 'soaking' ? {} : { endedAt: now.toISOString() }),
+          ...(status ? { status: status as Wave['status'] } : {}),
+          ...(status && status !== 'soaking' ? { endedAt: now.toISOString() } : {}),
+          ...(missedDeadline ? { deadlinePassed: true } : {}),
         }),
       });
     }
+    if (missedDeadline && !wave.deadlinePassed && wave.jobId)
+      await jobs.cancelJob(wave.jobId, 'no result by the wave deadline');
     return verdict.outcome === 'failed'
       ? { outcome: 'failed', tally: verdict.tally, reason: verdict.reason }
       : { outcome: verdict.outcome, tally: verdict.tally, requireApproval: wave.requireApproval };
@@ -209,8 +312,14 @@ export const makeParkRollout =
 
 /**
  * Ends a run: `succeeded` after the last wave passed, or `halted` with the failing wave's reason.
- * A halt cancels the wave's executions that have not started and leaves later waves unstarted;
- * with the rollback policy, the devices already updated go back to where they were.
+ * 1. records the outcome; a halt marks the waves that had not ended canceled. The rollout's
+ *    devices are free at once: a claim counts only while its rollout is active;
+ * 2. a halt cancels what the current wave's job has not started (running executions finish);
+ * 3. ends the grouping of every wave that started;
+ * 4. with the rollback policy, a halt sends the devices already updated back where they were
+ *    (once: a second rollback of the same rollout is refused while the first runs).
+ * Cleanup that fails fails the step after trying all of it; the retry finds the outcome recorded
+ * and repeats only what is idempotent. A rollout that ended otherwise meanwhile is left alone.
  */
 export const makeFinishRollout =
   (ports: {
@@ -221,32 +330,34 @@ export const makeFinishRollout =
   async (rolloutId: string, result: { outcome: 'succeeded' } | { outcome: 'halted'; reason: string }) => {
     const { rollouts, jobs } = ports;
     const rollout = await load(rollouts, rolloutId);
-    if (!['running', 'pausing', 'paused', 'awaiting-approval'].includes(rollout.status)) return rollout;
-    const waves = rollout.waves.map((w) =>
-      w.status === 'pending' || w.status === 'running' || w.status === 'soaking'
-        ? { ...w, status: result.outcome === 'halted' ? ('canceled' as const) : w.status }
-        : w,
-    );
-    const finished = await rollouts.transition(
-      rolloutId,
-      ['running', 'pausing', 'paused', 'awaiting-approval'],
-      {
+    let finished = rollout;
+    if (ACTIVE_ROLLOUT_STATUSES.includes(rollout.status)) {
+      finished = await rollouts.transition(rolloutId, ACTIVE_ROLLOUT_STATUSES, {
         status: result.outcome,
-        waves,
+        waves: rollout.waves.map((w) =>
+          result.outcome === 'halted' && ['pending', 'running', 'soaking'].includes(w.status)
+            ? { ...w, status: 'canceled' as const }
+            : w,
+        ),
         ...(result.outcome === 'halted' ? { haltReason: result.reason } : {}),
-      },
-    );
-    if (result.outcome === 'halted') {
-      const current = rollout.waves[rollout.currentWave];
-      if (current?.jobId) await jobs.cancelJob(current.jobId, 'rollout halted');
+      });
+    } else if (rollout.status !== result.outcome) {
+      return rollout;
     }
-    const executions = await rollouts.listExecutions(rolloutId);
-    await rollouts.releaseDevices(
-      rolloutId,
-      executions.map((e) => e.deviceId),
-    );
-    if (result.outcome === 'halted' && rollout.failurePolicy === 'rollback') {
-      await ports.rollback(rolloutId, 'edgeops (rollback policy)');
+    const problems = await settle([
+      ...(result.outcome === 'halted' ? cancelCurrentJob(jobs, finished, 'rollout halted') : []),
+      ...endStartedWaves(jobs, finished),
+    ]);
+    if (result.outcome === 'halted' && finished.failurePolicy === 'rollback') {
+      try {
+        await ports.rollback(rolloutId, 'edgeops (rollback policy)');
+      } catch (error) {
+        if (!(error instanceof RolloutStateError)) throw error;
+      }
     }
+    if (problems.length > 0)
+      throw new CleanupIncompleteError(
+        `Rollout ${rolloutId} ${result.outcome}, but cleanup failed: ${problems.join('; ')}`,
+      );
     return finished;
   };

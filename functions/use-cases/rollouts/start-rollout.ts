@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { RolloutStateError } from '../../domain/errors';
-import type { DeviceExecution, Rollout } from '../../domain/rollout';
+import { basesOf, type DeviceExecution, type Rollout } from '../../domain/rollout';
+import { countsByWave } from '../../domain/wave-counters';
 import type { Clock } from '../../ports/clock';
 import type { RolloutOrchestrator } from '../../ports/rollout-orchestrator';
+import { PLAN_PIECE_SIZE, type RolloutPlanStore } from '../../ports/rollout-plan-store';
 import type { RolloutStore } from '../../ports/rollout-store';
 import type { TrustStore } from '../../ports/trust-repository';
 import { makePlanRollout, type PlanPorts, type RolloutRequest } from './plan-rollout';
@@ -16,8 +18,10 @@ export interface StartRolloutOptions {
  * Starts a rollout:
  * 0. refuses (409) before the root ceremony: nothing could be signed, so devices would refuse it;
  * 1. plans it exactly as the preview does;
- * 2. writes the rollout and one execution per planned device, claiming the devices;
- * 3. starts the orchestrator, which runs the waves.
+ * 2. writes the plan (one execution per planned device) in pieces, and the rollout with its
+ *    waves' counters and the base versions its devices run (for delta planning);
+ * 3. starts the orchestrator. Its first steps write the executions and claim the devices, a
+ *    piece at a time; then it runs the waves.
  */
 export const makeStartRollout = (
   ports: PlanPorts & {
@@ -25,6 +29,7 @@ export const makeStartRollout = (
     orchestrator: RolloutOrchestrator;
     clock: Clock;
     trust: Pick<TrustStore, 'getState'>;
+    plans: RolloutPlanStore;
   },
 ) => {
   const plan = makePlanRollout(ports);
@@ -61,6 +66,7 @@ export const makeStartRollout = (
           rolloutId,
           deviceId,
           waveIndex: wave.index,
+          targetVersion: planned.release.version,
           hardwareType: device?.hardwareType ?? 'unknown',
           site: device?.site ?? 'unknown',
           ...(device?.firmwareVersion ? { fromVersion: device.firmwareVersion } : {}),
@@ -69,7 +75,14 @@ export const makeStartRollout = (
         };
       }),
     );
-    await ports.rollouts.createRollout(rollout, executions);
+    const pieces: DeviceExecution[][] = [];
+    for (let i = 0; i < executions.length; i += PLAN_PIECE_SIZE)
+      pieces.push(executions.slice(i, i + PLAN_PIECE_SIZE));
+    await ports.plans.putPieces(rolloutId, pieces);
+    await ports.rollouts.createRollout(
+      { ...rollout, planPieces: pieces.length, bases: basesOf(executions) },
+      countsByWave(rollout.waves.length, executions),
+    );
     await ports.orchestrator.start(rolloutId);
     return { rollout, excluded: planned.excluded };
   };

@@ -1,0 +1,33 @@
+import { OtaEventV1 } from '../domain/ota-contract';
+import { logger } from '../shared/observability';
+import * as z from '../shared/zod-mini';
+import type { makeRecordOtaEvent } from '../use-cases/rollouts/record-ota-event';
+import { type DeviceEventBatch, makeDeviceEventBatch } from './device-event-batch';
+
+/**
+ * What the OTA rule forwards: the device's event with `thingName` from the topic added by the
+ * rule (`SELECT *, topic(3) AS thingName`; the alias comes last, so a payload cannot forge it).
+ */
+const OtaRuleFields = z.looseObject({ thingName: z.string() });
+export const OtaRuleEvent = z.pipe(
+  z.pipe(
+    OtaRuleFields,
+    z.transform(({ thingName, ...event }: z.output<typeof OtaRuleFields>) => ({ thingName, event })),
+  ),
+  z.object({ thingName: z.string(), event: OtaEventV1 }),
+);
+
+/** Progress and health events devices publish, from the OTA rule's queue. */
+export const makeOtaEventBatch = (ports: {
+  readonly recordOtaEvent: ReturnType<typeof makeRecordOtaEvent>;
+}): DeviceEventBatch =>
+  makeDeviceEventBatch('OTA event', OtaRuleEvent, async ({ thingName, event }) => {
+    const outcome = await ports.recordOtaEvent(event, thingName);
+    logger.info('OTA event', {
+      deviceId: thingName,
+      rolloutId: event.rolloutId,
+      stage: event.stage,
+      seq: event.seq,
+      outcome,
+    });
+  });
