@@ -51,13 +51,6 @@ const JOB_EXECUTION_STATUSES = [
 /** `arn:<partition>:iot:<region>:<account>:thing/<thingName>` → the thing name. */
 const THING_ARN = /^arn:[a-z-]+:iot:[a-z0-9-]+:\d{12}:thing\/(.+)$/;
 
-/**
- * An AWS IoT job execution event (`$aws/events/jobExecution/<jobId>/<operation>`), V1, as AWS
- * publishes it once an execution reaches a terminal status: `eventType` JOB_EXECUTION,
- * `operation`, `jobId`, `thingArn`, `status`, `timestamp`, maybe `statusDetails` and more. Only
- * what we read is checked; it comes out as the device (the thing name) and when. AWS documents
- * this `timestamp` in epoch seconds (other events use milliseconds); both read right.
- */
 const JobExecutionEventFields = z.looseObject({
   eventType: z.literal('JOB_EXECUTION'),
   jobId: z.string().check(z.minLength(1), z.maxLength(64)),
@@ -65,6 +58,14 @@ const JobExecutionEventFields = z.looseObject({
   status: z.enum(JOB_EXECUTION_STATUSES),
   timestamp: epochTime,
 });
+
+/**
+ * An AWS IoT job execution event (`$aws/events/jobExecution/<jobId>/<operation>`), V1, as AWS
+ * publishes it once an execution reaches a terminal status: `eventType` JOB_EXECUTION,
+ * `operation`, `jobId`, `thingArn`, `status`, `timestamp`, maybe `statusDetails` and more. Only
+ * what we read is checked; it comes out as the device (the thing name) and when. AWS documents
+ * this `timestamp` in epoch seconds (other events use milliseconds); both read right.
+ */
 export const JobExecutionEventV1 = z.pipe(
   z.pipe(
     JobExecutionEventFields,

@@ -16,7 +16,7 @@ import { requireEnv } from '../shared/env';
 import { logger } from '../shared/observability';
 import { parseJsonBody } from '../shared/parse';
 import { makeRegisterDevice } from '../use-cases/register-device';
-import { makeGetTrustRoot } from '../use-cases/trust/publish-trust';
+import { makeGetTrustRoot } from '../use-cases/trust/get-trust-root';
 import { deviceView } from './device-view';
 import { httpErrors, json, requireRole } from './http';
 import { RegisterDeviceRequest } from './schemas';

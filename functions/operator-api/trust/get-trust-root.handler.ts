@@ -7,7 +7,7 @@ import { DynamoDbTrustStore } from '../../adapters/dynamodb-trust-store';
 import { S3TrustFiles } from '../../adapters/s3-trust-files';
 import { requireEnv } from '../../shared/env';
 import { logger } from '../../shared/observability';
-import { makeGetTrustRoot } from '../../use-cases/trust/publish-trust';
+import { makeGetTrustRoot } from '../../use-cases/trust/get-trust-root';
 import { httpErrors, json, requireRole } from '../http';
 
 const getTrustRoot = makeGetTrustRoot({

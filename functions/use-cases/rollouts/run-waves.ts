@@ -28,7 +28,7 @@ import type { RolloutOrchestrator } from '../../ports/rollout-orchestrator';
 import type { RolloutPlanStore } from '../../ports/rollout-plan-store';
 import type { RolloutStore } from '../../ports/rollout-store';
 import type { TrustFiles, TrustStore } from '../../ports/trust-repository';
-import { rootFileName } from '../trust/publish-trust';
+import { rootFileName } from '../trust/get-trust-root';
 import { CleanupIncompleteError, cancelCurrentJob, endStartedWaves, settle } from './wave-groups';
 
 async function load(rollouts: RolloutStore, rolloutId: string): Promise<Rollout> {

@@ -22,6 +22,9 @@ import {
 } from '../../domain/tuf-metadata';
 import type { Clock } from '../../ports/clock';
 import type { TrustFiles, TrustState, TrustStore } from '../../ports/trust-repository';
+import { rootFileName } from './get-trust-root';
+
+export { makeGetTrustRoot, rootFileName } from './get-trust-root';
 
 export interface TrustPorts {
   readonly store: TrustStore;
@@ -44,8 +47,6 @@ export interface Publication {
 }
 
 const LOCK_SECONDS = 60;
-
-export const rootFileName = (version: number) => `${version}.root.json`;
 
 export const makePublishTrust = (ports: TrustPorts) => {
   const { store, files, clock } = ports;
@@ -107,13 +108,3 @@ export const makePublishTrust = (ports: TrustPorts) => {
     }
   };
 };
-
-/** The newest root, as a device receives it at registration; undefined before the ceremony. */
-export const makeGetTrustRoot =
-  ({ store, files }: Pick<TrustPorts, 'store' | 'files'>) =>
-  async (): Promise<unknown | undefined> => {
-    const state = await store.getState();
-    if (!state) return undefined;
-    const bytes = await files.get(rootFileName(state.rootVersion));
-    return bytes ? JSON.parse(bytes.toString('utf8')) : undefined;
-  };
