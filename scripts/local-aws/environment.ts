@@ -112,6 +112,9 @@ export async function bringUpLocalEdgeOps(options: {
       },
     });
     await fleet.start(signal ? { signal } : {});
+    // Reports reach the registry through a queue: wait until it knows every device's firmware,
+    // so a rollout planned now knows what each device runs (deltas, rollback).
+    await step(untilRegistryKnowsFirmware(api, options.fleetSize, signal));
     return { aws, stack, api, tokenFile, fleet, stop };
   } catch (error) {
     await stop();
@@ -119,4 +122,34 @@ export async function bringUpLocalEdgeOps(options: {
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/** Resolves once `count` registered devices show a firmware version; gives up after `timeoutMs`. */
+async function untilRegistryKnowsFirmware(
+  api: OperatorApiClient,
+  count: number,
+  signal: AbortSignal | undefined,
+  timeoutMs = 180_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let known = 0;
+  while (Date.now() < deadline) {
+    signal?.throwIfAborted();
+    known = 0;
+    let cursor: string | null = null;
+    do {
+      const query: string = `devices?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+      const page = await api.request<{ items: { firmwareVersion?: string }[]; nextCursor: string | null }>(
+        'GET',
+        query,
+      );
+      known += page.body.items.filter((d) => d.firmwareVersion).length;
+      cursor = page.body.nextCursor;
+    } while (cursor);
+    if (known >= count) return;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  throw new Error(
+    `Only ${known} of ${count} devices' firmware reports reached the registry in ${timeoutMs / 1000} s`,
+  );
 }

@@ -65,7 +65,15 @@ async function startFleet(
   });
   fleets.push(fleet);
   await fleet.start();
-  return { fleet, region, deviceIds: Object.keys(byDevice) };
+  // Reports reach the registry through a queue: a rollout planned before a device's report
+  // arrived would not know what it runs (no delta for it, nothing to roll it back to).
+  const deviceIds = Object.keys(byDevice);
+  await eventually(
+    async () =>
+      (await Promise.all(deviceIds.map(firmwareOf))).every((v) => v === '1.0.0') ? true : undefined,
+    60_000,
+  );
+  return { fleet, region, deviceIds };
 }
 
 const threeWaves = [
