@@ -207,7 +207,12 @@ describe('staged rollouts on a simulated fleet', () => {
   it('aborts mid-wave: pending executions are canceled and nothing else starts', async () => {
     const { region } = await startFleet(12, () => 'slow-link');
     const started = await startRollout(region);
-    await eventually(async () => ((await getRollout(started.rolloutId)).waves[0]?.jobId ? true : undefined));
+    // The wave records its job id when it starts; the job itself exists once its devices are
+    // grouped (an abort before that leaves no job to cancel).
+    await eventually(async () => {
+      const jobId = (await getRollout(started.rolloutId)).waves[0]?.jobId;
+      return jobId ? (await iot().send(new DescribeJobCommand({ jobId }))).job : undefined;
+    });
 
     const abort = await api('operator').request<RolloutBody>('POST', `rollouts/${started.rolloutId}/abort`);
 
