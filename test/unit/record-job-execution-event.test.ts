@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { InMemoryRolloutStore } from '../../functions/adapters/in-memory-rollout-store';
-import type { DeviceExecution, JobExecutionStatus, Rollout } from '../../functions/domain/rollout';
+import type { DeviceExecution, JobExecutionStatus } from '../../functions/domain/rollout';
 import type { RolloutStore } from '../../functions/ports/rollout-store';
 import { makeRecordJobExecutionEvent } from '../../functions/use-cases/rollouts/record-job-execution-event';
-import { createRolloutWith } from './rollout-fixtures';
+import { createRolloutWith, rolloutFixture } from './rollout-fixtures';
 
 const ROLLOUT = 'ro-0123456789ab';
 
@@ -66,31 +66,7 @@ describe('recordJobExecutionEvent', () => {
 });
 
 describe('recordJobExecutionEvent on the in-memory rollout store', () => {
-  const rollout: Rollout = {
-    rolloutId: ROLLOUT,
-    releaseId: 'rel-2.0.0',
-    version: '2.0.0',
-    operation: 'install',
-    target: { filter: {} },
-    failurePolicy: 'halt',
-    status: 'running',
-    waves: [
-      {
-        index: 0,
-        size: { percent: 100 },
-        soakSeconds: 0,
-        successThreshold: 100,
-        maxFailures: 0,
-        requireApproval: false,
-        deviceCount: 1,
-        status: 'running',
-      },
-    ],
-    currentWave: 0,
-    createdAt: '2026-01-01T00:00:00Z',
-    createdBy: 'ops',
-    excludedCount: 0,
-  };
+  const rollout = rolloutFixture({ rolloutId: ROLLOUT });
   const execution: DeviceExecution = {
     rolloutId: ROLLOUT,
     deviceId: 'gw-1',

@@ -6,34 +6,12 @@ import type { DeviceExecution, Rollout, Wave } from '../../functions/domain/roll
 import { rolloutView } from '../../functions/operator-api/rollouts/rollout-view';
 import { makeRecordOtaEvent } from '../../functions/use-cases/rollouts/record-ota-event';
 import { makeGetRolloutStatus } from '../../functions/use-cases/rollouts/rollout-status';
-import { createRolloutWith } from './rollout-fixtures';
+import { createRolloutWith, rolloutFixture, waveFixture } from './rollout-fixtures';
 
 const ROLLOUT = 'ro-0123456789ab';
 const IMAGE = 100_000_000;
-const wave = (index: number): Wave => ({
-  index,
-  size: { percent: 50 },
-  soakSeconds: 0,
-  successThreshold: 100,
-  maxFailures: 0,
-  requireApproval: false,
-  deviceCount: 2,
-  status: 'running',
-});
-const rollout: Rollout = {
-  rolloutId: ROLLOUT,
-  releaseId: 'rel-2.0.0',
-  version: '2.0.0',
-  operation: 'install',
-  target: { filter: {} },
-  failurePolicy: 'halt',
-  status: 'running',
-  waves: [wave(0), wave(1)],
-  currentWave: 1,
-  createdAt: '2026-01-01T00:00:00Z',
-  createdBy: 'ops',
-  excludedCount: 0,
-};
+const wave = (index: number): Wave => waveFixture(index, { size: { percent: 50 }, deviceCount: 2 });
+const rollout: Rollout = rolloutFixture({ rolloutId: ROLLOUT, waves: [wave(0), wave(1)], currentWave: 1 });
 const execution = (deviceId: string, waveIndex: number): DeviceExecution => ({
   rolloutId: ROLLOUT,
   deviceId,

@@ -9,35 +9,18 @@ import { countsOf } from '../../functions/domain/wave-counters';
 import type { RolloutStore } from '../../functions/ports/rollout-store';
 import { makeListRolloutDevices } from '../../functions/use-cases/rollouts/rollout-status';
 import { makeCheckWave } from '../../functions/use-cases/rollouts/run-waves';
-import { createRolloutWith } from './rollout-fixtures';
+import { createRolloutWith, rolloutFixture, waveFixture } from './rollout-fixtures';
 
 const ROLLOUT = 'ro-0123456789ab';
-const wave = (index: number, deviceCount: number, patch: Partial<Wave> = {}): Wave => ({
-  index,
-  size: { percent: 100 },
-  soakSeconds: 0,
-  successThreshold: 50,
-  maxFailures: 1,
-  requireApproval: false,
-  deviceCount,
-  status: 'running',
-  startedAt: new Date(Date.now() - 60_000).toISOString(),
-  ...patch,
-});
-const rolloutWith = (waves: Wave[]): Rollout => ({
-  rolloutId: ROLLOUT,
-  releaseId: 'rel-2.0.0',
-  version: '2.0.0',
-  operation: 'install',
-  target: { filter: {} },
-  failurePolicy: 'halt',
-  status: 'running',
-  waves,
-  currentWave: 0,
-  createdAt: '2026-01-01T00:00:00Z',
-  createdBy: 'ops',
-  excludedCount: 0,
-});
+const wave = (index: number, deviceCount: number, patch: Partial<Wave> = {}): Wave =>
+  waveFixture(index, {
+    successThreshold: 50,
+    maxFailures: 1,
+    deviceCount,
+    startedAt: new Date(Date.now() - 60_000).toISOString(),
+    ...patch,
+  });
+const rolloutWith = (waves: Wave[]): Rollout => rolloutFixture({ rolloutId: ROLLOUT, waves });
 const execution = (deviceId: string, waveIndex = 0): DeviceExecution => ({
   rolloutId: ROLLOUT,
   deviceId,
