@@ -4,7 +4,7 @@
  */
 import { createReadStream, createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { applyDelta, createDelta } from '../functions/domain/zstd-delta';
+import { applyDelta, createDelta } from '../contract/zstd-delta';
 
 const [command, basePath, second, third] = process.argv.slice(2);
 if (!basePath || !second || !third) throw new Error('usage: delta-tool create|apply <base> <in> <out>');

@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { windowLogFor } from '../functions/domain/zstd-delta';
+import { windowLogFor } from '../contract/zstd-delta';
 import { PROJECT_DIR, RUNTIME_DIR } from '../scripts/local-aws/ministack';
 
 const corpus = join(RUNTIME_DIR, 'bench-corpus');

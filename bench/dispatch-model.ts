@@ -9,13 +9,13 @@
  * the model is only as true as that table, and a test of the adapters would not catch drift.
  */
 import { randomUUID } from 'node:crypto';
+import type { OtaEventV1 } from '../contract/ota';
 import { InMemoryDeltaStore } from '../functions/adapters/in-memory-delta-store';
 import { InMemoryJobDispatcher } from '../functions/adapters/in-memory-job-dispatcher';
 import { InMemoryRolloutPlanStore } from '../functions/adapters/in-memory-rollout-plan-store';
 import { InMemoryRolloutStore } from '../functions/adapters/in-memory-rollout-store';
 import { InMemoryTrustFiles, InMemoryTrustStore } from '../functions/adapters/in-memory-trust-repository';
 import { GROUP_WRITES_PER_SECOND } from '../functions/adapters/iot-job-dispatcher';
-import type { OtaEventV1 } from '../functions/domain/ota-contract';
 import type { ReleaseCatalog } from '../functions/ports/release-catalog';
 import { PLAN_PIECE_SIZE } from '../functions/ports/rollout-plan-store';
 import type { TargetDevice } from '../functions/ports/target-resolver';

@@ -15,7 +15,7 @@ import {
   FilterLogEventsCommand,
 } from '@aws-sdk/client-cloudwatch-logs';
 import { GetQueueAttributesCommand, ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import type { OperatorApiClient } from '../agent/operator-api-client';
+import type { OperatorApiClient } from '../operator-client/operator-api-client';
 import { bringUpLocalEdgeOps } from '../scripts/local-aws/environment';
 import { localClientConfig } from '../scripts/local-aws/ministack';
 import type { ProcessInfo } from '../scripts/local-aws/processes';

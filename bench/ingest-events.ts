@@ -13,9 +13,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { SQSEvent } from 'aws-lambda';
+import type { OtaEventV1 } from '../contract/ota';
 import { InMemoryRolloutStore } from '../functions/adapters/in-memory-rollout-store';
 import { makeOtaEventBatch } from '../functions/device-events/ota-event-batch';
-import type { OtaEventV1 } from '../functions/domain/ota-contract';
 import type { DeviceExecution, Rollout } from '../functions/domain/rollout';
 import { countsOf } from '../functions/domain/wave-counters';
 import { logger } from '../functions/shared/observability';

@@ -6,7 +6,7 @@ import {
   PutCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { BandwidthPolicy } from '../domain/bandwidth-policy';
+import type { BandwidthPolicy } from '../../contract/bandwidth-policy';
 import type { BandwidthPolicyStore } from '../ports/bandwidth-policy-store';
 
 /**

@@ -9,8 +9,8 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import type { OtaEventV1 } from '../../contract/ota';
 import { RolloutNotFoundError, RolloutStateError } from '../domain/errors';
-import type { OtaEventV1 } from '../domain/ota-contract';
 import {
   ACTIVE_ROLLOUT_STATUSES,
   type DeviceExecution,

@@ -1,4 +1,4 @@
-import type { BandwidthPolicy } from '../domain/bandwidth-policy';
+import type { BandwidthPolicy } from '../../contract/bandwidth-policy';
 import type { DeviceShadow } from '../ports/device-shadow';
 
 /** DeviceShadow for unit tests: remembers each device's desired policy and every write, in order. */

@@ -1,4 +1,4 @@
-import type { BandwidthPolicy } from '../domain/bandwidth-policy';
+import type { BandwidthPolicy } from '../../contract/bandwidth-policy';
 import type { ConnectionEvent, Device, DeviceReport } from '../domain/device';
 import { DeviceAlreadyExistsError, DeviceNotFoundError } from '../domain/errors';
 import type { BandwidthPolicyStore } from '../ports/bandwidth-policy-store';

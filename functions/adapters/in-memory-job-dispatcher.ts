@@ -1,4 +1,4 @@
-import type { JobDocumentV2 } from '../domain/ota-contract';
+import type { JobDocumentV2 } from '../../contract/ota';
 import type { JobExecutionStatus } from '../domain/rollout';
 import type { JobDispatcher } from '../ports/job-dispatcher';
 

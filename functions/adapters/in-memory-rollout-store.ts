@@ -1,5 +1,5 @@
+import type { OtaEventV1 } from '../../contract/ota';
 import { RolloutNotFoundError, RolloutStateError } from '../domain/errors';
-import type { OtaEventV1 } from '../domain/ota-contract';
 import {
   ACTIVE_ROLLOUT_STATUSES,
   type DeviceExecution,

@@ -4,7 +4,7 @@ import {
   bandwidthPolicyShadowValue,
   SHADOW_BANDWIDTH_POLICY_KEY,
   SHADOW_NAMESPACE,
-} from '../domain/bandwidth-policy';
+} from '../../contract/bandwidth-policy';
 import type { DeviceShadow } from '../ports/device-shadow';
 
 /**

@@ -13,7 +13,7 @@ import {
   ResourceAlreadyExistsException,
   ResourceNotFoundException,
 } from '@aws-sdk/client-iot';
-import type { JobDocumentV2 } from '../domain/ota-contract';
+import type { JobDocumentV2 } from '../../contract/ota';
 import type { JobDispatcher } from '../ports/job-dispatcher';
 
 /**

@@ -1,5 +1,5 @@
+import * as z from '../../contract/zod-mini';
 import { ARTIFACT_ID_PATTERN } from '../domain/artifact';
-import * as z from '../shared/zod-mini';
 
 /**
  * What the seal Lambda is invoked with (asynchronously, by `POST /artifacts/{id}/complete`), V1.

@@ -1,6 +1,6 @@
+import * as z from '../../contract/zod-mini';
 import { deltaKey } from '../domain/delta';
 import { RELEASE_ID_PATTERN, RELEASE_VERSION_PATTERN } from '../domain/release';
-import * as z from '../shared/zod-mini';
 
 const sha256 = z.string().check(z.regex(/^[0-9a-f]{64}$/, 'lowercase hex SHA-256'));
 const size = z.number().check(z.int(), z.positive());

@@ -1,9 +1,9 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { $ZodType, output } from 'zod/v4/core';
+import * as z from '../../contract/zod-mini';
 import { ValidationError } from '../domain/errors';
 import { logger } from '../shared/observability';
-import * as z from '../shared/zod-mini';
 import { parseDeviceEvent } from './parse-event';
 
 /** A batch of device events from a route's queue (lib/device-gateway.ts), and what failed of it. */

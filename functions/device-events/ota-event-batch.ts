@@ -1,6 +1,6 @@
-import { OtaEventV1 } from '../domain/ota-contract';
+import { OtaEventV1 } from '../../contract/ota';
+import * as z from '../../contract/zod-mini';
 import { logger } from '../shared/observability';
-import * as z from '../shared/zod-mini';
 import type { makeRecordOtaEvent } from '../use-cases/rollouts/record-ota-event';
 import { type DeviceEventBatch, makeDeviceEventBatch } from './device-event-batch';
 

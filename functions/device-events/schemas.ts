@@ -1,6 +1,6 @@
+import { JOB_EXECUTION_STATUSES } from '../../contract/iot-jobs';
+import * as z from '../../contract/zod-mini';
 import { DEVICE_ID_PATTERN } from '../domain/device';
-import type { JobExecutionStatus } from '../domain/rollout';
-import * as z from '../shared/zod-mini';
 
 const deviceId = z.string().check(z.regex(DEVICE_ID_PATTERN, 'not a valid device id'));
 const epochTime = z.number().check(z.int(), z.positive());
@@ -36,17 +36,6 @@ export const ConnectionEventV1 = z.object({
   timestamp: epochTime,
 });
 export type ConnectionEventV1 = z.infer<typeof ConnectionEventV1>;
-
-const JOB_EXECUTION_STATUSES = [
-  'QUEUED',
-  'IN_PROGRESS',
-  'SUCCEEDED',
-  'FAILED',
-  'TIMED_OUT',
-  'REJECTED',
-  'REMOVED',
-  'CANCELED',
-] as const satisfies readonly JobExecutionStatus[];
 
 /** `arn:<partition>:iot:<region>:<account>:thing/<thingName>` → the thing name. */
 const THING_ARN = /^arn:[a-z-]+:iot:[a-z0-9-]+:\d{12}:thing\/(.+)$/;

@@ -1,5 +1,5 @@
 /**
- * Deltas: zstd patch-from patches (zstd-delta.ts) that rebuild a release's image for one hardware
+ * Deltas: zstd patch-from patches (contract/zstd-delta.ts) that rebuild a release's image for one hardware
  * type from an image devices already run. A rollout's devices say which images those are (their
  * `fromVersion`), so deltas are planned per rollout, and built once per (release, hardware type,
  * base image): a record of each build, also of one not worth sending, keeps it from being redone.
@@ -59,14 +59,14 @@ export interface Delta {
 export const NOT_WORTH_IT_RATIO = 0.9;
 
 /**
- * The job document offers at most 8 deltas per image (JobDocumentV2 in ota-contract.ts), so a
+ * The job document offers at most 8 deltas per image (JobDocumentV2 in contract/ota.ts), so a
  * release gets at most this many per hardware type; the bases most devices run come first.
  */
 export const MAX_DELTAS_PER_IMAGE = 8;
 
 /**
  * The largest base or image a build takes: the largest that zstd's window of 2^28 bytes covers
- * (windowLogFor in zstd-delta.ts). The builder holds base, image and patch in memory, and zstd's
+ * (windowLogFor in contract/zstd-delta.ts). The builder holds base, image and patch in memory, and zstd's
  * match tables grow with the window: a 255 MB build peaked at 5.4 GB (lib/delta-builder.ts has
  * 8 GB). Larger images ship in full.
  */

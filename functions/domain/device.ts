@@ -1,4 +1,4 @@
-import type { BandwidthPolicy } from './bandwidth-policy';
+import type { BandwidthPolicy } from '../../contract/bandwidth-policy';
 
 /**
  * A device as the control plane knows it. The device id is also its AWS IoT thing name,

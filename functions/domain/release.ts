@@ -8,7 +8,7 @@ import { ValidationError } from './errors';
 
 /**
  * Release versions use the firmware version format, at most 60 characters so that the release
- * id (`rel-<version>`) fits the 64 characters the OTA job document allows (ota-contract.ts).
+ * id (`rel-<version>`) fits the 64 characters the OTA job document allows (contract/ota.ts).
  */
 export const RELEASE_VERSION_PATTERN = /^[0-9A-Za-z.+_-]{1,60}$/;
 export const RELEASE_ID_PATTERN = /^rel-[0-9A-Za-z.+_-]{1,60}$/;

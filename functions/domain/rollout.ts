@@ -3,7 +3,8 @@
  * came back healthy on the new version and stayed healthy through the soak time, not when their
  * jobs merely said "succeeded".
  */
-import { OTA_STAGES, type OtaStage } from './ota-contract';
+import type { JobExecutionStatus } from '../../contract/iot-jobs';
+import { OTA_STAGES, type OtaStage } from '../../contract/ota';
 import type { WaveSize } from './wave-plan';
 
 export type RolloutStatus =
@@ -120,14 +121,12 @@ export function waveOfJob(rolloutId: string, jobId: string): number | undefined 
 }
 
 /** Job execution statuses AWS IoT reports that end a device's part in a wave as a failure. */
-export const FAILED_JOB_STATUSES = ['FAILED', 'REJECTED', 'TIMED_OUT'] as const;
-export type JobExecutionStatus =
-  | 'QUEUED'
-  | 'IN_PROGRESS'
-  | 'SUCCEEDED'
-  | 'CANCELED'
-  | 'REMOVED'
-  | (typeof FAILED_JOB_STATUSES)[number];
+export const FAILED_JOB_STATUSES = [
+  'FAILED',
+  'REJECTED',
+  'TIMED_OUT',
+] as const satisfies readonly JobExecutionStatus[];
+export type { JobExecutionStatus };
 
 /** One device's part in one rollout. */
 export interface DeviceExecution {

@@ -3,7 +3,7 @@
  * models in tuf-metadata.ts: the trust store needs only these, and every function that reads the
  * store (registration, rollouts, steps) would otherwise load tuf-js's models without signing anything.
  */
-import type { SignedTargetFacts } from './ota-contract';
+import type { SignedTargetFacts } from '../../contract/ota';
 
 /** An entry of the targets metadata: one file a device may fetch, and what is signed about it. */
 export interface TargetEntry {

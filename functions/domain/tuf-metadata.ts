@@ -5,7 +5,7 @@
  *   and keep them (scripts/trust), sign each root version, and upload it. A new root must be
  *   signed by a threshold of the previous root's keys and of its own.
  * - **targets** lists every image and delta devices may install, with length, SHA-256 and the
- *   facts in `custom.edgeops` (ota-contract.ts SignedTargetFacts).
+ *   facts in `custom.edgeops` (contract/ota.ts SignedTargetFacts).
  * - **snapshot** pins the targets version; **timestamp** pins the snapshot version and expires
  *   soon, so a frozen or replayed repository is noticed.
  *
@@ -18,7 +18,7 @@
 import { createHash } from 'node:crypto';
 import { canonicalize } from '@tufjs/canonical-json';
 import { Metadata, MetaFile, Root, Signature, Snapshot, TargetFile, Targets, Timestamp } from '@tufjs/models';
-import { TUF_METADATA_FILE } from './ota-contract';
+import { TUF_METADATA_FILE } from '../../contract/ota';
 import { type TargetEntry, TrustError } from './trust-targets';
 
 export { sameTarget, TargetConflictError, type TargetEntry, TrustError } from './trust-targets';

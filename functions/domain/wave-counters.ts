@@ -5,7 +5,7 @@
  * contribution after and before, in the same atomic write that changes the execution. A retried
  * or duplicated event changes nothing, so neither do the counters.
  */
-import type { OtaEventV1 } from './ota-contract';
+import type { OtaEventV1 } from '../../contract/ota';
 import {
   type DeviceExecution,
   FAILED_JOB_STATUSES,

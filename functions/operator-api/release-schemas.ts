@@ -1,3 +1,4 @@
+import * as z from '../../contract/zod-mini';
 import {
   ARTIFACT_ID_PATTERN,
   ARTIFACT_KINDS,
@@ -7,7 +8,6 @@ import {
 } from '../domain/artifact';
 import { LABEL_PATTERN } from '../domain/device';
 import { RELEASE_ID_PATTERN, RELEASE_VERSION_PATTERN } from '../domain/release';
-import * as z from '../shared/zod-mini';
 
 const artifactId = (what: string) =>
   z
@@ -67,7 +67,7 @@ export const CreateReleaseRequest = z.strictObject({
   version: z
     .string({ error: 'version is required' })
     .check(z.regex(RELEASE_VERSION_PATTERN, 'version: 1-60 of letters, digits and . + _ -')),
-  // At most 16: one OTA job document carries at most 16 artifacts (ota-contract.ts).
+  // At most 16: one OTA job document carries at most 16 artifacts (contract/ota.ts).
   artifacts: z
     .array(artifactId('artifact id'), { error: 'artifacts is required: a list of artifact ids' })
     .check(z.minLength(1, 'artifacts: at least one artifact'), z.maxLength(16, 'artifacts: at most 16')),

@@ -1,5 +1,5 @@
+import * as z from '../../contract/zod-mini';
 import { DEVICE_ID_PATTERN, LABEL_PATTERN } from '../domain/device';
-import * as z from '../shared/zod-mini';
 
 const label = (what: string) =>
   z

@@ -1,4 +1,4 @@
-import type { BandwidthPolicy } from '../domain/bandwidth-policy';
+import type { BandwidthPolicy } from '../../contract/bandwidth-policy';
 
 /**
  * Where operators' bandwidth policies are kept: a device's own policy on its record (read back

@@ -1,4 +1,4 @@
-import type { BandwidthPolicy } from '../domain/bandwidth-policy';
+import type { BandwidthPolicy } from '../../contract/bandwidth-policy';
 
 /** What the backend tells a device through its classic shadow's `desired` state. */
 export interface DeviceShadow {

@@ -1,4 +1,4 @@
-import type { JobDocumentV2 } from '../domain/ota-contract';
+import type { JobDocumentV2 } from '../../contract/ota';
 
 /**
  * The one IoT job of a wave: created for its devices, watched, canceled, and ended. A wave's

@@ -1,4 +1,4 @@
-import type { OtaEventV1 } from '../domain/ota-contract';
+import type { OtaEventV1 } from '../../contract/ota';
 import type {
   DeviceExecution,
   FailedSample,

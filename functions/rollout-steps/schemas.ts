@@ -1,4 +1,4 @@
-import * as z from '../shared/zod-mini';
+import * as z from '../../contract/zod-mini';
 
 const rolloutId = z.string().check(z.regex(/^ro-[0-9a-f]{12}$/));
 const waveIndex = z.number().check(z.int(), z.gte(0), z.lte(99));

@@ -1,6 +1,6 @@
 import type { $ZodType, output } from 'zod/v4/core';
+import { safeParse } from '../../contract/zod-mini';
 import { ValidationError } from '../domain/errors';
-import { safeParse } from './zod-mini';
 
 /**
  * Parses outside input with a schema (zod/mini or classic zod). On failure it throws a

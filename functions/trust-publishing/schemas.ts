@@ -1,4 +1,4 @@
-import * as z from '../shared/zod-mini';
+import * as z from '../../contract/zod-mini';
 
 /** What the trust publisher is asked to do (V1): by the rollout state machine, the API, a schedule. */
 export const TrustRequestV1 = z.discriminatedUnion('action', [

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { applyDelta, createDelta, patchStream } from '../../contract/zstd-delta';
 import { measure } from '../domain/artifact';
 import {
   type Delta,
@@ -7,7 +8,6 @@ import {
   type ReleasedImage,
   worthSending,
 } from '../domain/delta';
-import { applyDelta, createDelta, patchStream } from '../domain/zstd-delta';
 import type { ArtifactStorage } from '../ports/artifact-storage';
 import type { Clock } from '../ports/clock';
 import type { DeltaStore } from '../ports/delta-store';

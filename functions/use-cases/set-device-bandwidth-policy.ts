@@ -1,4 +1,4 @@
-import { type BandwidthPolicy, effectiveBandwidthPolicy } from '../domain/bandwidth-policy';
+import { type BandwidthPolicy, effectiveBandwidthPolicy } from '../../contract/bandwidth-policy';
 import { DeviceNotFoundError } from '../domain/errors';
 import type { BandwidthPolicyStore } from '../ports/bandwidth-policy-store';
 import type { DeviceShadow } from '../ports/device-shadow';

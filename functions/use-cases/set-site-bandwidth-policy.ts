@@ -1,4 +1,4 @@
-import type { BandwidthPolicy } from '../domain/bandwidth-policy';
+import type { BandwidthPolicy } from '../../contract/bandwidth-policy';
 import type { Device } from '../domain/device';
 import type { BandwidthPolicyStore } from '../ports/bandwidth-policy-store';
 import type { DeviceShadow } from '../ports/device-shadow';

@@ -7,9 +7,9 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
-import type { FaultMix } from '../../agent/fault-profiles';
-import { FleetSimulator } from '../../agent/fleet-simulator';
-import { describeRetry, OperatorApiClient } from '../../agent/operator-api-client';
+import { describeRetry, OperatorApiClient } from '../../operator-client/operator-api-client';
+import type { FaultMix } from '../../simulator/fault-profiles';
+import { FleetSimulator } from '../../simulator/fleet-simulator';
 import { type DeployedStack, deployStack } from './deploy';
 import { firmwareImage } from './firmware-images';
 import { type LocalAws, localClientConfig, RUNTIME_DIR, type StartOptions, startLocalAws } from './ministack';

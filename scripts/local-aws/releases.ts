@@ -1,6 +1,6 @@
 /** Publishes a release through the operator API, as an operator would: upload, seal, release. */
 import { randomBytes } from 'node:crypto';
-import type { OperatorApiClient } from '../../agent/operator-api-client';
+import type { OperatorApiClient } from '../../operator-client/operator-api-client';
 
 /** Local AWS counts an upload as TLS only with this header (README: what local AWS cannot show). */
 const LOCAL_TLS = { headers: { 'x-forwarded-proto': 'https' } };

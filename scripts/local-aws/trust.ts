@@ -5,8 +5,8 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { OperatorApiClient } from '../../agent/operator-api-client';
 import type { LocalKeySigner } from '../../functions/adapters/local-key-signer';
+import type { OperatorApiClient } from '../../operator-client/operator-api-client';
 import { generateRootKeys, initialRoot, onlineKeys, uploadRoot } from '../trust/root-ceremony';
 import { RUNTIME_DIR } from './ministack';
 

@@ -10,7 +10,7 @@
  * key directories offline (a removable disk, an air-gapped laptop); only signed roots leave them.
  */
 import { parseArgs } from 'node:util';
-import { OperatorApiClient } from '../../agent/operator-api-client';
+import { OperatorApiClient } from '../../operator-client/operator-api-client';
 import {
   currentRoot,
   generateRootKeys,

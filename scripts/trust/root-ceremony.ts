@@ -10,7 +10,6 @@
  */
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ApiError, type OperatorApiClient } from '../../agent/operator-api-client';
 import { LocalKeySigner } from '../../functions/adapters/local-key-signer';
 import {
   buildRoot,
@@ -20,6 +19,7 @@ import {
   signMetadata,
   type TufPublicKey,
 } from '../../functions/domain/tuf-metadata';
+import { ApiError, type OperatorApiClient } from '../../operator-client/operator-api-client';
 
 export interface OnlineKey {
   readonly keyId: string;

@@ -6,9 +6,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FleetSimulator } from '../../agent/fleet-simulator';
 import { firmwareImage } from '../../scripts/local-aws/firmware-images';
 import { publishRelease } from '../../scripts/local-aws/releases';
+import { FleetSimulator } from '../../simulator/fleet-simulator';
 import { api, context, eventually, uniqueId } from './support';
 
 const HARDWARE = ['rpi4'];

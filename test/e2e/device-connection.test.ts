@@ -1,7 +1,7 @@
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { DeviceAgent } from '../../agent/device-agent';
-import type { Registration } from '../../agent/operator-api-client';
+import type { DeviceAgent } from '../../device/device-agent';
+import type { Registration } from '../../operator-client/operator-api-client';
 import { agentFor, api, context, eventually, profile } from './support';
 
 const agents: DeviceAgent[] = [];

@@ -1,6 +1,6 @@
 import { DescribeThingCommand, IoTClient, ResourceNotFoundException } from '@aws-sdk/client-iot';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { OperatorApiClient } from '../../agent/operator-api-client';
+import { OperatorApiClient } from '../../operator-client/operator-api-client';
 import { localClientConfig } from '../../scripts/local-aws/ministack';
 import { api, context, profile, uniqueId } from './support';
 

@@ -8,8 +8,8 @@
 import { join } from 'node:path';
 import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
 import type { TestProject } from 'vitest/node';
-import { OperatorApiClient } from '../../agent/operator-api-client';
 import type { OperatorRole } from '../../functions/domain/operator-role';
+import { OperatorApiClient } from '../../operator-client/operator-api-client';
 import { deployStack, type StackOutputs } from '../../scripts/local-aws/deploy';
 import { saveLambdaProblems } from '../../scripts/local-aws/lambda-logs';
 import { localClientConfig, RUNTIME_DIR, startLocalAws } from '../../scripts/local-aws/ministack';

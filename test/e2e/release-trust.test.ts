@@ -23,9 +23,8 @@ import {
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FleetSimulator } from '../../agent/fleet-simulator';
+import type { JobDocumentV2 } from '../../contract/ota';
 import { LocalKeySigner } from '../../functions/adapters/local-key-signer';
-import type { JobDocumentV2 } from '../../functions/domain/ota-contract';
 import { Metadata, serialize, signMetadata, type Timestamp } from '../../functions/domain/tuf-metadata';
 import { markRequestsAsTls } from '../../functions/shared/local-aws-tls';
 import { firmwareImage } from '../../scripts/local-aws/firmware-images';
@@ -39,6 +38,7 @@ import {
   onlineKeys,
   uploadRoot,
 } from '../../scripts/trust/root-ceremony';
+import { FleetSimulator } from '../../simulator/fleet-simulator';
 import { api, context, eventually, uniqueId } from './support';
 
 const HARDWARE = ['rpi4', 'jetson-nano'];

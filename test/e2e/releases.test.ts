@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { ArtifactView, CreatedArtifact, ReleaseView } from '../../agent/operator-api-client';
+import type { ArtifactView, CreatedArtifact, ReleaseView } from '../../operator-client/operator-api-client';
 import { api, eventually, uniqueId } from './support';
 
 const MiB = 1024 * 1024;

@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IoTClient, ListThingGroupsCommand, ListThingGroupsForThingCommand } from '@aws-sdk/client-iot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FleetSimulator } from '../../agent/fleet-simulator';
 import { localClientConfig } from '../../scripts/local-aws/ministack';
 import { publishRelease } from '../../scripts/local-aws/releases';
+import { FleetSimulator } from '../../simulator/fleet-simulator';
 import { api, context, eventually, uniqueId } from './support';
 
 const ROLLOUTS = 12;

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeJobCommand, IoTClient, ListJobExecutionsForThingCommand } from '@aws-sdk/client-iot';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { FaultProfile } from '../../agent/fault-profiles';
-import { FleetSimulator } from '../../agent/fleet-simulator';
 import { localClientConfig } from '../../scripts/local-aws/ministack';
 import { publishRelease } from '../../scripts/local-aws/releases';
+import type { FaultProfile } from '../../simulator/fault-profiles';
+import { FleetSimulator } from '../../simulator/fleet-simulator';
 import { api, context, eventually, uniqueId } from './support';
 
 /** Rollout JSON as the API shows it (only what these tests read). */

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
-import { DeviceAgent } from '../../agent/device-agent';
-import { OperatorApiClient, type Registration } from '../../agent/operator-api-client';
+import { DeviceAgent } from '../../device/device-agent';
+import { OperatorApiClient, type Registration } from '../../operator-client/operator-api-client';
 
 export const context = () => inject('edgeops');
 

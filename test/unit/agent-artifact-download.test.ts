@@ -5,8 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { downloadArtifact } from '../../agent/artifact-download';
-import { type LocalArtifactServer, startLocalArtifactServer } from '../../agent/local-artifact-server';
+import { downloadArtifact } from '../../device/ota/artifact-download';
+import { type LocalArtifactServer, startLocalArtifactServer } from '../../simulator/local-artifact-server';
 
 const BODY = Buffer.from(Array.from({ length: 50_000 }, (_, i) => (i * 7919) % 251));
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');

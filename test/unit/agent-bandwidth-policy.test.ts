@@ -2,16 +2,16 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BandwidthPolicySync, type ShadowSession } from '../../agent/bandwidth-policy-sync';
-import { DeviceAgent } from '../../agent/device-agent';
-import { FleetSimulator } from '../../agent/fleet-simulator';
-import { InMemoryIotCore } from '../../agent/in-memory-iot-core';
+import { BandwidthPolicy, bandwidthPolicyShadowValue } from '../../contract/bandwidth-policy';
+import { BandwidthPolicySync, type ShadowSession } from '../../device/cloud/bandwidth-policy-sync';
+import { DeviceAgent } from '../../device/device-agent';
 import { InMemoryFleetStore } from '../../functions/adapters/in-memory-fleet-store';
-import { BandwidthPolicy, bandwidthPolicyShadowValue } from '../../functions/domain/bandwidth-policy';
 import { newDevice } from '../../functions/domain/device';
 import type { DeviceShadow } from '../../functions/ports/device-shadow';
 import { makeSetDeviceBandwidthPolicy } from '../../functions/use-cases/set-device-bandwidth-policy';
 import { makeSetSiteBandwidthPolicy } from '../../functions/use-cases/set-site-bandwidth-policy';
+import { FleetSimulator } from '../../simulator/fleet-simulator';
+import { InMemoryIotCore } from '../../simulator/in-memory-iot-core';
 
 const THING = 'gw-bw-1';
 const FULL = BandwidthPolicy.parse({

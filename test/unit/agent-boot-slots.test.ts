@@ -2,8 +2,8 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BootSlots, committed, decideBoot, reverted, withTrial } from '../../agent/boot-slots';
-import { DeviceStateDir } from '../../agent/device-state-dir';
+import { BootSlots, committed, decideBoot, reverted, withTrial } from '../../device/ota/boot-slots';
+import { DeviceStateDir } from '../../device/storage/device-state-dir';
 
 describe('decideBoot', () => {
   it('boots the confirmed slot when nothing is pending', () => {

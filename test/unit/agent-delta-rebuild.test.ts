@@ -3,9 +3,9 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { rebuildFromDelta } from '../../agent/delta-rebuild';
-import { type LocalArtifactServer, startLocalArtifactServer } from '../../agent/local-artifact-server';
-import { createDelta } from '../../functions/domain/zstd-delta';
+import { createDelta } from '../../contract/zstd-delta';
+import { rebuildFromDelta } from '../../device/ota/delta-rebuild';
+import { type LocalArtifactServer, startLocalArtifactServer } from '../../simulator/local-artifact-server';
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const facts = (bytes: Uint8Array) => ({ sha256: sha256(bytes), size: bytes.length });

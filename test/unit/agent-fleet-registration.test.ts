@@ -1,9 +1,9 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FleetSimulator } from '../../agent/fleet-simulator';
-import { InMemoryIotCore } from '../../agent/in-memory-iot-core';
-import { OperatorApiClient } from '../../agent/operator-api-client';
+import { OperatorApiClient } from '../../operator-client/operator-api-client';
+import { FleetSimulator } from '../../simulator/fleet-simulator';
+import { InMemoryIotCore } from '../../simulator/in-memory-iot-core';
 
 /**
  * A fake `POST /devices` on 127.0.0.1 that answers slowly, so registrations overlap, and lets a

@@ -2,11 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { assignFaultProfile, FAULT_PROFILES, type FaultProfile } from '../../agent/fault-profiles';
-import { FleetSimulator, type FleetSimulatorOptions } from '../../agent/fleet-simulator';
-import { InMemoryIotCore } from '../../agent/in-memory-iot-core';
-import { type LocalArtifactServer, startLocalArtifactServer } from '../../agent/local-artifact-server';
-import { LocalReleaseRepository } from '../../agent/local-release-repository';
+import { assignFaultProfile, FAULT_PROFILES, type FaultProfile } from '../../simulator/fault-profiles';
+import { FleetSimulator, type FleetSimulatorOptions } from '../../simulator/fleet-simulator';
+import { InMemoryIotCore } from '../../simulator/in-memory-iot-core';
+import { type LocalArtifactServer, startLocalArtifactServer } from '../../simulator/local-artifact-server';
+import { LocalReleaseRepository } from '../../simulator/local-release-repository';
 
 describe('assignFaultProfile', () => {
   const ids = Array.from({ length: 10_000 }, (_, i) => `sim-${i}`);

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Delivery, OtaOutbox, type OutboxEntry } from '../../agent/ota-outbox';
+import { type Delivery, OtaOutbox, type OutboxEntry } from '../../device/ota/ota-outbox';
 
 const update = (stage: string): OutboxEntry => ({
   kind: 'job-update',

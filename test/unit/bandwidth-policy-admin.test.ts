@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
+import { BandwidthPolicy } from '../../contract/bandwidth-policy';
 import { InMemoryDeviceShadow } from '../../functions/adapters/in-memory-device-shadow';
 import { InMemoryFleetStore } from '../../functions/adapters/in-memory-fleet-store';
-import { BandwidthPolicy } from '../../functions/domain/bandwidth-policy';
 import { newDevice } from '../../functions/domain/device';
 import { DeviceNotFoundError, ValidationError } from '../../functions/domain/errors';
 import { parseJsonBody } from '../../functions/shared/parse';

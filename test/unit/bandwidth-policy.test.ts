@@ -1,12 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  BandwidthPolicy,
-  type DownloadWindow,
-  decideTransfer,
-  insideDownloadWindow,
-  nextDownloadWindow,
-} from '../../functions/domain/bandwidth-policy';
+import { BandwidthPolicy, type DownloadWindow } from '../../contract/bandwidth-policy';
+import { decideTransfer, insideDownloadWindow, nextDownloadWindow } from '../../device/ota/transfer-decision';
 
 const policy = (overrides: Partial<BandwidthPolicy> = {}): BandwidthPolicy =>
   BandwidthPolicy.parse({ onMetered: 'delta-only', timeZone: 'UTC', ...overrides });

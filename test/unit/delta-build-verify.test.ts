@@ -6,8 +6,8 @@ import { deltaKey } from '../../functions/domain/delta';
 import { makeBuildDelta } from '../../functions/use-cases/build-delta';
 
 /** A codec that makes a valid patch, but to the wrong image: what the round trip must catch. */
-vi.mock('../../functions/domain/zstd-delta', async (importOriginal) => {
-  const codec = await importOriginal<typeof import('../../functions/domain/zstd-delta')>();
+vi.mock('../../contract/zstd-delta', async (importOriginal) => {
+  const codec = await importOriginal<typeof import('../../contract/zstd-delta')>();
   return {
     ...codec,
     createDelta: (base: Buffer, image: Buffer) =>

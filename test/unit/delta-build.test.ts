@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { applyDelta, collect, patchStream } from '../../contract/zstd-delta';
 import { InMemoryArtifactStorage } from '../../functions/adapters/in-memory-artifact-storage';
 import { InMemoryDeltaStore } from '../../functions/adapters/in-memory-delta-store';
 import { InMemoryRolloutStore } from '../../functions/adapters/in-memory-rollout-store';
 import { BuildDeltaEventV1 } from '../../functions/delta-building/schemas';
 import { DeltaInputMismatchError, deltaKey } from '../../functions/domain/delta';
 import type { DeviceExecution, Rollout } from '../../functions/domain/rollout';
-import { applyDelta, collect, patchStream } from '../../functions/domain/zstd-delta';
 import type { ReleaseCatalog, ReleaseForRollout } from '../../functions/ports/release-catalog';
 import { type DeltaBuildRequest, makeBuildDelta } from '../../functions/use-cases/build-delta';
 import { makePlanDeltas } from '../../functions/use-cases/rollouts/plan-deltas';

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
 import type { SQSEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
+import type { OtaEventV1 } from '../../contract/ota';
 import { InMemoryFleetStore } from '../../functions/adapters/in-memory-fleet-store';
 import { makeConnectionEventBatch } from '../../functions/device-events/connection-event-batch';
 import { makeJobExecutionEventBatch } from '../../functions/device-events/job-execution-event-batch';
@@ -9,7 +10,6 @@ import { makeOtaEventBatch } from '../../functions/device-events/ota-event-batch
 import { makeShadowReportBatch } from '../../functions/device-events/shadow-report-batch';
 import type { DeviceReport } from '../../functions/domain/device';
 import { newDevice } from '../../functions/domain/device';
-import type { OtaEventV1 } from '../../functions/domain/ota-contract';
 import type { RolloutStore } from '../../functions/ports/rollout-store';
 import { makeRecordConnection, makeRecordDeviceReport } from '../../functions/use-cases/record-device-report';
 import { makeRecordJobExecutionEvent } from '../../functions/use-cases/rollouts/record-job-execution-event';

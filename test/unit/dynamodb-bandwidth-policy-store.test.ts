@@ -1,8 +1,8 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
+import { BandwidthPolicy } from '../../contract/bandwidth-policy';
 import { DynamoDbBandwidthPolicyStore } from '../../functions/adapters/dynamodb-bandwidth-policy-store';
-import { BandwidthPolicy } from '../../functions/domain/bandwidth-policy';
 
 const POLICY = BandwidthPolicy.parse({ onMetered: 'wait', timeZone: 'UTC' });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ioTimeoutMs, MAX_IO_TIMEOUT_SCALE } from '../../agent/io-timeouts';
+import { ioTimeoutMs, MAX_IO_TIMEOUT_SCALE } from '../../device/ota/io-timeouts';
 
 describe('ioTimeoutMs', () => {
   it('keeps the base timeout in the field (time factor 1) and above', () => {

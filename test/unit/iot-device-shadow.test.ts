@@ -1,7 +1,7 @@
 import type { IoTDataPlaneClient } from '@aws-sdk/client-iot-data-plane';
 import { describe, expect, it } from 'vitest';
+import { BandwidthPolicy } from '../../contract/bandwidth-policy';
 import { IotDeviceShadow } from '../../functions/adapters/iot-device-shadow';
-import { BandwidthPolicy } from '../../functions/domain/bandwidth-policy';
 
 describe('IotDeviceShadow', () => {
   it('writes the whole policy, unset fields as null, and null to clear it', async () => {

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { JobDocumentV2 } from '../../contract/ota';
 import {
   fitJobDocument,
   JobDocumentTooLargeError,
   MAX_JOB_DOCUMENT_BYTES,
   withPresignPlaceholders,
 } from '../../functions/adapters/iot-job-dispatcher';
-import { JobDocumentV2 } from '../../functions/domain/ota-contract';
 
 const sha = (i: number) => i.toString(16).padStart(64, '0');
 

@@ -7,8 +7,8 @@ import {
   OperatorApiClient,
   RegistrationFailedError,
   RegistrationLostError,
-} from '../../agent/operator-api-client';
-import { backoffDelay, isRetryableStatus, type RetryPolicy } from '../../agent/retry-policy';
+} from '../../operator-client/operator-api-client';
+import { backoffDelay, isRetryableStatus, type RetryPolicy } from '../../operator-client/retry-policy';
 
 /** A fake operator API on 127.0.0.1: `answer` decides each request, in arrival order. */
 interface FakeApi {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { BandwidthPolicy } from '../../contract/bandwidth-policy';
 import { InMemoryDeviceShadow } from '../../functions/adapters/in-memory-device-shadow';
 import { InMemoryFleetStore } from '../../functions/adapters/in-memory-fleet-store';
-import { BandwidthPolicy } from '../../functions/domain/bandwidth-policy';
 import { DeviceAlreadyExistsError } from '../../functions/domain/errors';
 import type { DeviceCredentials, DeviceIdentityProvider } from '../../functions/ports/device-identity';
 import { makeRegisterDevice } from '../../functions/use-cases/register-device';

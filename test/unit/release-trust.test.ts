@@ -4,11 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type LocalArtifactServer, startLocalArtifactServer } from '../../agent/local-artifact-server';
-import { LocalReleaseRepository } from '../../agent/local-release-repository';
-import { installTrustRoot, verifyRelease } from '../../agent/release-trust';
+import { JobDocumentV2 } from '../../contract/ota';
+import { installTrustRoot, verifyRelease } from '../../device/ota/release-trust';
 import { LocalKeySigner } from '../../functions/adapters/local-key-signer';
-import { JobDocumentV2 } from '../../functions/domain/ota-contract';
 import {
   buildRoot,
   Metadata,
@@ -18,6 +16,8 @@ import {
   signMetadata,
   type Timestamp,
 } from '../../functions/domain/tuf-metadata';
+import { type LocalArtifactServer, startLocalArtifactServer } from '../../simulator/local-artifact-server';
+import { LocalReleaseRepository } from '../../simulator/local-release-repository';
 
 const REL2 = { releaseId: 'rel-2.0.0', version: '2.0.0' };
 const REL1 = { releaseId: 'rel-1.0.0', version: '1.0.0' };

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
+import type { OtaEventV1 } from '../../contract/ota';
 import { InMemoryDeltaStore } from '../../functions/adapters/in-memory-delta-store';
 import { InMemoryJobDispatcher } from '../../functions/adapters/in-memory-job-dispatcher';
 import { InMemoryRolloutPlanStore } from '../../functions/adapters/in-memory-rollout-plan-store';
 import { InMemoryRolloutStore } from '../../functions/adapters/in-memory-rollout-store';
 import { InMemoryTrustFiles, InMemoryTrustStore } from '../../functions/adapters/in-memory-trust-repository';
 import { RolloutStateError, ValidationError } from '../../functions/domain/errors';
-import type { OtaEventV1 } from '../../functions/domain/ota-contract';
 import type { WaveSpec } from '../../functions/domain/rollout';
 import type { ReleaseCatalog, ReleaseForRollout } from '../../functions/ports/release-catalog';
 import type { RolloutOrchestrator } from '../../functions/ports/rollout-orchestrator';

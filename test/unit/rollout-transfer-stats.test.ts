@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import type { OtaEventV1 } from '../../contract/ota';
 import { InMemoryRolloutStore } from '../../functions/adapters/in-memory-rollout-store';
-import type { OtaEventV1 } from '../../functions/domain/ota-contract';
 import type { DeviceExecution, Rollout, Wave } from '../../functions/domain/rollout';
 import { rolloutView } from '../../functions/operator-api/rollouts/rollout-view';
 import { makeRecordOtaEvent } from '../../functions/use-cases/rollouts/record-ota-event';

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { compareVersions } from '../../contract/version-order';
 import { InMemoryTrustFiles, InMemoryTrustStore } from '../../functions/adapters/in-memory-trust-repository';
 import { LocalKeySigner } from '../../functions/adapters/local-key-signer';
 import {
@@ -9,7 +10,6 @@ import {
   signMetadata,
   type TargetEntry,
 } from '../../functions/domain/tuf-metadata';
-import { compareVersions } from '../../functions/domain/version-order';
 import { makePublishTrust } from '../../functions/use-cases/trust/publish-trust';
 
 const online = LocalKeySigner.generate('ecdsa');

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { OTA_STAGES, type OtaEventV1 } from '../../contract/ota';
 import { InMemoryJobDispatcher } from '../../functions/adapters/in-memory-job-dispatcher';
 import { InMemoryRolloutStore } from '../../functions/adapters/in-memory-rollout-store';
-import { OTA_STAGES, type OtaEventV1 } from '../../functions/domain/ota-contract';
 import type { DeviceExecution, JobExecutionStatus, Rollout, Wave } from '../../functions/domain/rollout';
 import { countsOf } from '../../functions/domain/wave-counters';
 import type { RolloutStore } from '../../functions/ports/rollout-store';

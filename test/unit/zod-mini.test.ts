@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import * as z from '../../contract/zod-mini';
 import { ValidationError } from '../../functions/domain/errors';
 import { ListDevicesQuery } from '../../functions/operator-api/schemas';
 import { parseInput } from '../../functions/shared/parse';
-import * as z from '../../functions/shared/zod-mini';
 
 describe('zod-mini (the zod for Lambda paths)', () => {
   it("gives classic zod's English messages, each naming its field", () => {

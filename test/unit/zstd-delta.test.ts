@@ -2,13 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  applyDelta,
-  collect,
-  createDelta,
-  patchStream,
-  windowLogFor,
-} from '../../functions/domain/zstd-delta';
+import { applyDelta, collect, createDelta, patchStream, windowLogFor } from '../../contract/zstd-delta';
 
 const roundTrip = async (base: Buffer, target: Buffer) =>
   collect(applyDelta(base, patchStream(await createDelta(base, target, { level: 3 }))));

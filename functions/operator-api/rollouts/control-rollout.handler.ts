@@ -1,13 +1,13 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import * as z from '../../../contract/zod-mini';
 import { logger } from '../../shared/observability';
 import { parseInput } from '../../shared/parse';
 import { jobs } from '../../shared/rollout-ports/jobs';
 import { orchestrator } from '../../shared/rollout-ports/orchestrator';
 import { rollbackRollout } from '../../shared/rollout-ports/start-rollout';
 import { rollouts } from '../../shared/rollout-ports/stores';
-import * as z from '../../shared/zod-mini';
 import { makeControlRollout } from '../../use-cases/rollouts/control-rollout';
 import { callerName, httpErrors, json, requireRole } from '../http';
 import { rolloutView } from './rollout-view';

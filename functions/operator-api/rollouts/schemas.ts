@@ -1,5 +1,5 @@
+import * as z from '../../../contract/zod-mini';
 import { DEVICE_ID_PATTERN, LABEL_PATTERN } from '../../domain/device';
-import * as z from '../../shared/zod-mini';
 
 const label = z.string().check(z.regex(LABEL_PATTERN, '1-64 of letters, digits and _ . @ / : # = -'));
 

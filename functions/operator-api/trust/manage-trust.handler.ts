@@ -2,12 +2,12 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { lambda } from '#clients/lambda';
+import * as z from '../../../contract/zod-mini';
 import { LambdaTrustPublisher } from '../../adapters/lambda-trust-publisher';
 import { ValidationError } from '../../domain/errors';
 import { requireEnv } from '../../shared/env';
 import { logger } from '../../shared/observability';
 import { parseInput } from '../../shared/parse';
-import * as z from '../../shared/zod-mini';
 import { callerName, httpErrors, json, requireRole } from '../http';
 
 const publisher = new LambdaTrustPublisher(lambda, requireEnv('TRUST_PUBLISHER_FUNCTION_NAME'));

@@ -1,5 +1,5 @@
+import type { OtaEventV1 } from '../../../contract/ota';
 import { ValidationError } from '../../domain/errors';
-import type { OtaEventV1 } from '../../domain/ota-contract';
 import { waveOfJob } from '../../domain/rollout';
 import type { RolloutStore } from '../../ports/rollout-store';
 

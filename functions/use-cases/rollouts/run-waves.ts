@@ -2,13 +2,14 @@
  * The steps the rollout state machine runs, one use case each. Every step re-reads the rollout,
  * so an operator's pause or abort between steps is seen at the next one.
  */
-import { RolloutNotFoundError, RolloutStateError } from '../../domain/errors';
+
 import {
   deltaTargetPath,
   imageTargetPath,
   type JobDocumentV2,
   rollbackTargetPath,
-} from '../../domain/ota-contract';
+} from '../../../contract/ota';
+import { RolloutNotFoundError, RolloutStateError } from '../../domain/errors';
 import {
   ACTIVE_ROLLOUT_STATUSES,
   type FailedSample,

@@ -1,5 +1,5 @@
+import { deltaTargetPath, imageTargetPath, rollbackTargetPath } from '../../../contract/ota';
 import { RolloutNotFoundError } from '../../domain/errors';
-import { deltaTargetPath, imageTargetPath, rollbackTargetPath } from '../../domain/ota-contract';
 import type { TargetEntry } from '../../domain/tuf-metadata';
 import type { Clock } from '../../ports/clock';
 import type { DeltaStore } from '../../ports/delta-store';

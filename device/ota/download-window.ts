@@ -7,8 +7,8 @@
  * or five real hours on the nights daylight saving starts or ends; a window the clock skips
  * (`02:00`–`03:00` in Berlin on the last Sunday of March) does not open that day.
  */
-import type { DownloadWindow, Weekday } from './bandwidth-policy';
-import { DAY, startOfWallDay, wallOf, weekdayOfWall, ZoneTimeline } from './zoned-time';
+import type { DownloadWindow, Weekday } from '../../contract/bandwidth-policy';
+import { DAY, startOfWallDay, wallOf, weekdayOfWall, ZoneTimeline } from '../../contract/zoned-time';
 
 const WEEKDAYS: readonly Weekday[] = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
 const MINUTE = 60_000;

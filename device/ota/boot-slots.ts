@@ -12,9 +12,9 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { type DurabilityOptions, readJsonFile, syncDirectory, writeJsonAtomic } from './atomic-file';
-import type { DeviceStateDir, Slot } from './device-state-dir';
-import { sha256OfFile } from './file-digest';
+import { type DurabilityOptions, readJsonFile, syncDirectory, writeJsonAtomic } from '../storage/atomic-file';
+import type { DeviceStateDir, Slot } from '../storage/device-state-dir';
+import { sha256OfFile } from '../storage/file-digest';
 
 /** Boots a trial slot gets before it must have confirmed itself. */
 export const MAX_TRIAL_BOOTS = 1;

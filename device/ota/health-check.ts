@@ -4,9 +4,9 @@
  * booted slot holds exactly the image that was installed (its metadata's size and SHA-256).
  */
 import { stat } from 'node:fs/promises';
+import type { Slot } from '../storage/device-state-dir';
+import { sha256OfFile } from '../storage/file-digest';
 import type { SlotMeta } from './boot-slots';
-import type { Slot } from './device-state-dir';
-import { sha256OfFile } from './file-digest';
 
 export interface TrialBoot {
   readonly deviceId: string;

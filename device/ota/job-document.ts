@@ -4,7 +4,7 @@
  * then verified against the signed TUF metadata (release-trust.ts). A refusal carries a reason the operator can read
  * in the job's statusDetails and in the `failed` event.
  */
-import { JobDocumentV2 } from '../functions/domain/ota-contract';
+import { JobDocumentV2 } from '../../contract/ota';
 
 /** The entry of the release built for this device's hardware type. */
 export type DeviceArtifact = JobDocumentV2['artifacts'][number];

@@ -4,12 +4,8 @@
  * AWS console). Events are checked against the contract before they leave, so a bug here fails
  * on the device, loudly, instead of being dropped by the cloud.
  */
-import {
-  type OtaEventV1,
-  OtaEventV1 as OtaEventV1Schema,
-  type OtaStage,
-} from '../functions/domain/ota-contract';
-import type { StatusDetails } from './iot-jobs-messages';
+import { type OtaEventV1, OtaEventV1 as OtaEventV1Schema, type OtaStage } from '../../contract/ota';
+import type { StatusDetails } from '../cloud/iot-jobs-messages';
 
 /** Printable, non-empty, at most `max` characters: what both statusDetails and event reasons accept. */
 export function cleanText(text: string, max: number): string {

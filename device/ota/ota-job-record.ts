@@ -8,8 +8,8 @@
  */
 import { rm } from 'node:fs/promises';
 import { z } from 'zod';
-import { JobDocumentV2 } from '../functions/domain/ota-contract';
-import { type DurabilityOptions, readJsonFile, writeJsonAtomic } from './atomic-file';
+import { JobDocumentV2 } from '../../contract/ota';
+import { type DurabilityOptions, readJsonFile, writeJsonAtomic } from '../storage/atomic-file';
 
 const SlotName = z.enum(['A', 'B']);
 const TerminalStatus = z.enum(['SUCCEEDED', 'FAILED', 'REJECTED']);

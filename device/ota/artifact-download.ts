@@ -15,7 +15,7 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sha256OfFile } from './file-digest';
+import { sha256OfFile } from '../storage/file-digest';
 
 /**
  * Shapes the bytes as the network delivers them; the identity by default. Simulations use it to

@@ -3,7 +3,12 @@
  * uplink would: no clean disconnect) and keeps new ones from connecting; `restore()` lets them
  * connect again. The agent sees ordinary offline/online edges, whatever the transport.
  */
-import { type MqttConnection, type MqttConnector, OfflineError, type QoS } from './mqtt-connection';
+import {
+  type MqttConnection,
+  type MqttConnector,
+  OfflineError,
+  type QoS,
+} from '../device/cloud/mqtt-connection';
 
 export class NetworkSwitch {
   #up = true;

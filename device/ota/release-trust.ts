@@ -31,8 +31,8 @@ import {
   type JobDocumentV2,
   rollbackTargetPath,
   SignedTargetFacts,
-} from '../functions/domain/ota-contract';
-import { compareVersions } from '../functions/domain/version-order';
+} from '../../contract/ota';
+import { compareVersions } from '../../contract/version-order';
 import { localAwsHeaders } from './artifact-download';
 import { ioTimeoutMs } from './io-timeouts';
 

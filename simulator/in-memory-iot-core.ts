@@ -8,16 +8,17 @@
  * For unit tests and fleet simulations on one machine; not a broker. No timers: messages are
  * delivered on the next turn of the event loop, in order.
  */
-import { OTA_EVENT_TOPIC, OtaEventV1 } from '../functions/domain/ota-contract';
-import type { JobExecutionStatus } from './iot-jobs-messages';
-import { jobsTopics, parseJobsTopic, shadowTopics } from './iot-topics';
+
+import type { JobExecutionStatus } from '../contract/iot-jobs';
+import { OTA_EVENT_TOPIC, OtaEventV1 } from '../contract/ota';
+import { jobsTopics, parseJobsTopic, shadowTopics } from '../device/cloud/iot-topics';
 import {
   type MqttConnection,
   type MqttConnector,
   OfflineError,
   type QoS,
   topicMatches,
-} from './mqtt-connection';
+} from '../device/cloud/mqtt-connection';
 
 export interface JobExecutionView {
   readonly jobId: string;

@@ -17,20 +17,21 @@ import { randomUUID } from 'node:crypto';
 import { access, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type BandwidthPolicy, decideTransfer } from '../functions/domain/bandwidth-policy';
-import { OtaEventV1, type OtaStage } from '../functions/domain/ota-contract';
+import type { BandwidthPolicy } from '../../contract/bandwidth-policy';
+import { OtaEventV1, type OtaStage } from '../../contract/ota';
+import type { JobExecution } from '../cloud/iot-jobs-messages';
+import type { DurabilityOptions } from '../storage/atomic-file';
+import { DeviceStateDir, otherSlot, type Slot } from '../storage/device-state-dir';
 import { downloadArtifact, type LinkShaper } from './artifact-download';
-import type { DurabilityOptions } from './atomic-file';
 import { BootSlots, committed, decideBoot, reverted, withTrial } from './boot-slots';
 import { rebuildFromDelta } from './delta-rebuild';
-import { DeviceStateDir, otherSlot, type Slot } from './device-state-dir';
 import type { HealthCheck, HealthVerdict } from './health-check';
-import type { JobExecution } from './iot-jobs-messages';
 import { checkJobDocument } from './job-document';
 import { buildOtaEvent, jobStatusDetails } from './ota-events';
 import { FinishedJobs, type JobOutcome, type JobRecord, JobRecordStore } from './ota-job-record';
 import { OtaOutbox } from './ota-outbox';
 import { installTrustRoot, verifyRelease } from './release-trust';
+import { decideTransfer } from './transfer-decision';
 
 export interface OtaUpdaterOptions {
   readonly deviceId: string;

@@ -10,9 +10,20 @@
  */
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { OtaEventV1, OtaStage } from '../functions/domain/ota-contract';
-import type { LinkShaper } from './artifact-download';
-import { DeviceAgent, type DeviceAgentOptions } from './device-agent';
+import type { OtaEventV1, OtaStage } from '../contract/ota';
+import type { MqttConnector } from '../device/cloud/mqtt-connection';
+import { type BrokerAddress, MqttJsConnection } from '../device/cloud/mqtt-js-connection';
+import { DeviceAgent, type DeviceAgentOptions } from '../device/device-agent';
+import type { LinkShaper } from '../device/ota/artifact-download';
+import { type HealthCheck, imageMatchesMetadata } from '../device/ota/health-check';
+import {
+  describeRetry,
+  type OperatorApiClient,
+  type RegisterOptions,
+  type Registration,
+  RegistrationLostError,
+} from '../operator-client/operator-api-client';
+import type { RetryPolicy } from '../operator-client/retry-policy';
 import {
   assignFaultProfile,
   chainLinks,
@@ -22,18 +33,7 @@ import {
   type FaultProfile,
   throttledLink,
 } from './fault-profiles';
-import { type HealthCheck, imageMatchesMetadata } from './health-check';
-import type { MqttConnector } from './mqtt-connection';
-import { type BrokerAddress, MqttJsConnection } from './mqtt-js-connection';
 import { NetworkSwitch } from './network-switch';
-import {
-  describeRetry,
-  type OperatorApiClient,
-  type RegisterOptions,
-  type Registration,
-  RegistrationLostError,
-} from './operator-api-client';
-import type { RetryPolicy } from './retry-policy';
 
 export interface FleetOtaOptions {
   /** Each device keeps its slots and OTA state in `<stateDir>/<deviceId>`. */

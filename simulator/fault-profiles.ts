@@ -4,7 +4,7 @@
  * corrupt. The faults that need the agent itself (crash, going offline) live in the simulator.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { LinkShaper } from './artifact-download';
+import type { LinkShaper } from '../device/ota/artifact-download';
 
 export const FAULT_PROFILES = [
   /** Updates as it should. */

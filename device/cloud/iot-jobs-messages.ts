@@ -4,18 +4,7 @@
  * it as a string, so both are accepted and the OTA layer decides what the document means.
  */
 import { z } from 'zod';
-
-export const JOB_EXECUTION_STATUSES = [
-  'QUEUED',
-  'IN_PROGRESS',
-  'SUCCEEDED',
-  'FAILED',
-  'TIMED_OUT',
-  'REJECTED',
-  'REMOVED',
-  'CANCELED',
-] as const;
-export type JobExecutionStatus = (typeof JOB_EXECUTION_STATUSES)[number];
+import { JOB_EXECUTION_STATUSES } from '../../contract/iot-jobs';
 
 /** The statuses a device may set with UpdateJobExecution. */
 export type DeviceSettableStatus = 'IN_PROGRESS' | 'SUCCEEDED' | 'FAILED' | 'REJECTED';

@@ -2,7 +2,7 @@
  * One OTA rollout to a simulated fleet, all in this process: the in-memory IoT core, a local
  * artifact server and N agents with seeded fault profiles. No AWS, no network beyond 127.0.0.1.
  *
- *   npx tsx agent/simulate-ota-rollout.ts [devices=1000] [seed=edgeops]
+ *   npx tsx simulator/simulate-ota-rollout.ts [devices=1000] [seed=edgeops]
  *
  * Prints how long bring-up and the rollout took, memory, and where each fault profile ended.
  */

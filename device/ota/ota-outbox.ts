@@ -8,8 +8,8 @@
  * invalid transition, so at-least-once is harmless. Nothing runs while the queue is empty.
  */
 import { z } from 'zod';
-import { OtaEventV1 } from '../functions/domain/ota-contract';
-import { type DurabilityOptions, readJsonFile, writeJsonAtomic } from './atomic-file';
+import { OtaEventV1 } from '../../contract/ota';
+import { type DurabilityOptions, readJsonFile, writeJsonAtomic } from '../storage/atomic-file';
 
 export const OutboxEntry = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('ota-event'), id: z.string().min(1), event: OtaEventV1 }),

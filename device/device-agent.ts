@@ -7,21 +7,21 @@
  * disk and connects again as whatever firmware that state says runs. `crash()` models a power cut.
  */
 import { join } from 'node:path';
-import type { BandwidthPolicy } from '../functions/domain/bandwidth-policy';
-import { OTA_EVENT_TOPIC, type OtaEventV1 } from '../functions/domain/ota-contract';
-import type { LinkShaper } from './artifact-download';
-import { BandwidthPolicySync, type ShadowSession } from './bandwidth-policy-sync';
-import type { Slot } from './device-state-dir';
-import { type HealthCheck, imageMatchesMetadata } from './health-check';
-import { IotJobsClient } from './iot-jobs-client';
-import type { MqttConnection, MqttConnector } from './mqtt-connection';
-import { type BrokerAddress, type DeviceIdentity, MqttJsConnection } from './mqtt-js-connection';
-import type { Delivery, OutboxEntry } from './ota-outbox';
-import { type JobStep, type OtaSession, OtaUpdater, type RunningFirmware } from './ota-updater';
-import { ShadowReporter } from './shadow-reporter';
+import type { BandwidthPolicy } from '../contract/bandwidth-policy';
+import { OTA_EVENT_TOPIC, type OtaEventV1 } from '../contract/ota';
+import { BandwidthPolicySync, type ShadowSession } from './cloud/bandwidth-policy-sync';
+import { IotJobsClient } from './cloud/iot-jobs-client';
+import type { MqttConnection, MqttConnector } from './cloud/mqtt-connection';
+import { type BrokerAddress, type DeviceIdentity, MqttJsConnection } from './cloud/mqtt-js-connection';
+import { ShadowReporter } from './cloud/shadow-reporter';
+import type { LinkShaper } from './ota/artifact-download';
+import { type HealthCheck, imageMatchesMetadata } from './ota/health-check';
+import type { Delivery, OutboxEntry } from './ota/ota-outbox';
+import { type JobStep, type OtaSession, OtaUpdater, type RunningFirmware } from './ota/ota-updater';
+import type { Slot } from './storage/device-state-dir';
 
-export type { BrokerAddress, DeviceIdentity } from './mqtt-js-connection';
-export { type ShadowRejection, ShadowUpdateRejectedError } from './shadow-reporter';
+export type { BrokerAddress, DeviceIdentity } from './cloud/mqtt-js-connection';
+export { type ShadowRejection, ShadowUpdateRejectedError } from './cloud/shadow-reporter';
 
 export interface DeviceAgentOtaOptions {
   /** The device's own directory: A/B slots, boot state, job record, outbox. */

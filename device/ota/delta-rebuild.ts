@@ -25,7 +25,7 @@ import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { applyDelta, windowLogFor } from '../functions/domain/zstd-delta';
+import { applyDelta, windowLogFor } from '../../contract/zstd-delta';
 import { type DownloadFailureReason, downloadArtifact, type LinkShaper } from './artifact-download';
 
 export interface ImageFacts {

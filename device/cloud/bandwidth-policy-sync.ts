@@ -21,8 +21,8 @@ import {
   bandwidthPolicyShadowValue,
   SHADOW_BANDWIDTH_POLICY_KEY,
   SHADOW_NAMESPACE,
-} from '../functions/domain/bandwidth-policy';
-import { type DurabilityOptions, readJsonFile, writeJsonAtomic } from './atomic-file';
+} from '../../contract/bandwidth-policy';
+import { type DurabilityOptions, readJsonFile, writeJsonAtomic } from '../storage/atomic-file';
 import { shadowTopics } from './iot-topics';
 
 /** On disk: the policy last applied, or null for none. */

@@ -5,15 +5,15 @@
  * they verify the real one.
  */
 import { createHash } from 'node:crypto';
-import { InMemoryTrustStore } from '../functions/adapters/in-memory-trust-repository';
-import { LocalKeySigner } from '../functions/adapters/local-key-signer';
 import {
   deltaTargetPath,
   imageTargetPath,
   type JobDocumentV2Input,
   rollbackTargetPath,
   type SignedTargetFacts,
-} from '../functions/domain/ota-contract';
+} from '../contract/ota';
+import { InMemoryTrustStore } from '../functions/adapters/in-memory-trust-repository';
+import { LocalKeySigner } from '../functions/adapters/local-key-signer';
 import {
   buildRoot,
   DEFAULT_LIFETIMES,

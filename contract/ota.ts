@@ -6,7 +6,7 @@
  * - Devices publish progress and health on `edgeops/devices/<thingName>/ota`, and also set the
  *   stage in the job execution's statusDetails for the AWS console.
  */
-import * as z from '../shared/zod-mini';
+import * as z from './zod-mini';
 
 export const OTA_EVENT_TOPIC = (thingName: string) => `edgeops/devices/${thingName}/ota`;
 
