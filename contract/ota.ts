@@ -47,6 +47,11 @@ export const TUF_METADATA_FILE = /^(?:[1-9]\d{0,5}\.root|timestamp|snapshot|targ
  *   image from the image whose SHA-256 is `baseSha256`;
  * - `rollback/<rolloutId>/<hardwareType>/image`: an older image the operator explicitly signed
  *   for a rollback rollout; the only way a device accepts an older version.
+ *
+ * A multi-component release (job document v3) has the same three per component, with the
+ * component's name after the hardware type: `<releaseId>/<hardwareType>/<component>/image`, and so
+ * on (`componentTargetPaths`). A release with one `firmware` component on the `rootfs` handler and
+ * no settings keeps the paths above and goes out as a v2 document, which every agent takes.
  */
 export const imageTargetPath = (releaseId: string, hardwareType: string) =>
   `${releaseId}/${hardwareType}/image`;
@@ -54,6 +59,62 @@ export const deltaTargetPath = (releaseId: string, hardwareType: string, baseSha
   `${releaseId}/${hardwareType}/delta-${baseSha256}`;
 export const rollbackTargetPath = (rolloutId: string, hardwareType: string) =>
   `rollback/${rolloutId}/${hardwareType}/image`;
+
+/** Target paths of one component of a multi-component release (v3). */
+export const componentTargetPaths = (component: string) => ({
+  image: (releaseId: string, hardwareType: string) => `${releaseId}/${hardwareType}/${component}/image`,
+  delta: (releaseId: string, hardwareType: string, baseSha256: string) =>
+    `${releaseId}/${hardwareType}/${component}/delta-${baseSha256}`,
+  rollback: (rolloutId: string, hardwareType: string) =>
+    `rollback/${rolloutId}/${hardwareType}/${component}/image`,
+});
+
+/**
+ * Component names: lowercase, as they appear in target paths, work dirs and handler state.
+ * `firmware` is the name a single-image release's one component has.
+ */
+export const COMPONENT_NAME = /^[a-z][a-z0-9-]{0,31}$/;
+/** Update module (handler) names: an executable of that name in the agent's handlers directory. */
+export const HANDLER_NAME = /^[a-z][a-z0-9-]{0,31}$/;
+/** The handler of a single-image release: the device's own A/B slots (a RAUC bundle on real rootfs). */
+export const ROOTFS_HANDLER = 'rootfs';
+export const FIRMWARE_COMPONENT = 'firmware';
+/** At most this many components per hardware type in one release. */
+export const MAX_COMPONENTS = 8;
+
+const componentName = z
+  .string()
+  .check(z.regex(COMPONENT_NAME, 'a component name: a-z, 0-9 and -, at most 32'));
+const handlerName = z.string().check(z.regex(HANDLER_NAME, 'a handler name: a-z, 0-9 and -, at most 32'));
+
+/** Handler settings: a few short strings (paths, unit names, URLs), never secrets. */
+export const ComponentSettings = z
+  .record(
+    z.string().check(z.regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, 'a setting name: letters, digits and _')),
+    z.string().check(z.maxLength(512)),
+  )
+  .check(z.refine((settings) => Object.keys(settings).length <= 16, { message: 'at most 16 settings' }));
+export type ComponentSettings = z.infer<typeof ComponentSettings>;
+
+export const ComponentFacts = z.strictObject({
+  name: componentName,
+  handler: handlerName,
+  order: z.number().check(z.int(), z.gte(0), z.lt(MAX_COMPONENTS)),
+  version,
+  settings: z._default(ComponentSettings, {}),
+});
+export type ComponentFacts = z.infer<typeof ComponentFacts>;
+
+/**
+ * How long a download may take, for one hardware type, when the device's defaults (from the
+ * signed length) do not suit it: a floor on the average rate, and a ceiling on the whole time
+ * spent downloading (time spent waiting for a download window or an unmetered link not counted).
+ */
+export const DownloadLimits = z.strictObject({
+  minBytesPerSecond: z.optional(z.number().check(z.int(), z.gte(1), z.lte(1_000_000_000))),
+  maxSeconds: z.optional(z.number().check(z.int(), z.gte(1), z.lte(30 * 24 * 3600))),
+});
+export type DownloadLimits = z.infer<typeof DownloadLimits>;
 
 /**
  * What the backend signs about each target, in `custom.edgeops` of the targets metadata. The
@@ -70,6 +131,13 @@ export const SignedTargetFacts = z.strictObject({
   image: z.optional(z.strictObject({ sha256, length: positiveInt })),
   /** Present only on `rollback/...` targets: the downgrade this rollout may make, until when. */
   rollback: z.optional(z.strictObject({ rolloutId: id64, notAfter: z.string().check(z.iso.datetime()) })),
+  /**
+   * Present on the targets of a multi-component release (v3): which component this is, the handler
+   * that installs it, its place in the install order (0 first), its own version, and the settings
+   * its handler reads (for example where an app goes and which service to restart). Signed,
+   * because they decide what the device changes.
+   */
+  component: z.optional(ComponentFacts),
 });
 export type SignedTargetFacts = z.infer<typeof SignedTargetFacts>;
 
@@ -128,6 +196,67 @@ export const JobDocumentV2 = z.strictObject({
 });
 export type JobDocumentV2 = z.infer<typeof JobDocumentV2>;
 export type JobDocumentV2Input = z.input<typeof JobDocumentV2>;
+
+const deltaOffers = z._default(
+  z
+    .array(
+      z.strictObject({
+        baseSha256: sha256,
+        target: z.string().check(z.minLength(1), z.maxLength(256)),
+        url: httpsOrHttpUrl,
+      }),
+    )
+    .check(z.maxLength(8)),
+  [],
+);
+
+/**
+ * The job document, version 3: a release of several components per hardware type (for example
+ * rootfs + app + model + config), each its own signed target with its own handler and deltas.
+ * The device installs them in the signed `order`, skips a component whose signed image it already
+ * runs, and rolls every installed one back if any fails. What a component is (handler, order,
+ * version, settings) is read from the signed metadata only; the document names the targets.
+ */
+export const JobDocumentV3 = z.strictObject({
+  schema: z.literal('edgeops.ota.v3'),
+  rolloutId: id64,
+  waveIndex: nonNegativeInt,
+  operation: z.enum(['install', 'rollback']),
+  release: z.strictObject({ releaseId: id64, version }),
+  trust: JobDocumentV2.shape.trust,
+  artifacts: z
+    .array(
+      z.strictObject({
+        hardwareType: id64,
+        components: z
+          .array(
+            z.strictObject({
+              name: componentName,
+              /** The TUF target path of the component's full image. */
+              target: z.string().check(z.minLength(1), z.maxLength(256)),
+              url: httpsOrHttpUrl,
+              deltas: deltaOffers,
+            }),
+          )
+          .check(
+            z.minLength(1),
+            z.maxLength(MAX_COMPONENTS),
+            z.refine((cs) => new Set(cs.map((c) => c.name)).size === cs.length, {
+              message: 'component names must differ',
+            }),
+          ),
+        download: z.optional(DownloadLimits),
+      }),
+    )
+    .check(z.minLength(1), z.maxLength(16)),
+  healthCheckSeconds: z.number().check(z.int(), z.gte(0), z.lte(3600)),
+});
+export type JobDocumentV3 = z.infer<typeof JobDocumentV3>;
+export type JobDocumentV3Input = z.input<typeof JobDocumentV3>;
+
+/** Every job document a current agent acts on. */
+export const JobDocument = z.discriminatedUnion('schema', [JobDocumentV2, JobDocumentV3]);
+export type JobDocument = z.infer<typeof JobDocument>;
 
 export const OtaEventV1 = z.strictObject({
   schema: z.literal('edgeops.ota-event.v1'),
