@@ -15,6 +15,8 @@ import type { MqttConnection, MqttConnector } from './cloud/mqtt-connection';
 import { type BrokerAddress, type DeviceIdentity, MqttJsConnection } from './cloud/mqtt-js-connection';
 import { ShadowReporter } from './cloud/shadow-reporter';
 import type { LinkShaper } from './ota/artifact-download';
+import { checkMaxTrialBoots } from './ota/boot-slots';
+import type { DownloadLimits } from './ota/download-budget';
 import { type HealthCheck, imageMatchesMetadata } from './ota/health-check';
 import type { Delivery, OutboxEntry } from './ota/ota-outbox';
 import { type JobStep, type OtaSession, OtaUpdater, type RunningFirmware } from './ota/ota-updater';
@@ -36,8 +38,25 @@ export interface DeviceAgentOtaOptions {
   readonly allowPlainHttp?: boolean;
   /** fsync state files; off only for simulations of many devices on one disk. @default true */
   readonly fsync?: boolean;
+  /**
+   * Boots a freshly installed version gets to confirm itself (like U-Boot's bootlimit): a trial
+   * cut short by a power cut or crash boots it again until they are spent; then the device
+   * reverts (`crash-before-confirm`). An integer from 1 to 10. @default 3
+   */
+  readonly maxTrialBoots?: number;
+  /**
+   * Called before each write of OTA state (job record, boot state, outbox, slot metadata,
+   * finished jobs), with the file's path. Simulations only: throwing there (after `crash()`) is a
+   * power cut at that write point.
+   */
+  readonly beforeWrite?: (path: string) => void;
   /** How the network delivers artifact bytes; simulations throttle, cut or corrupt here. */
   readonly link?: LinkShaper;
+  /**
+   * The download budget for this hardware type (`ota/download-budget.ts`): a floor on the
+   * average rate and a ceiling on the download time. @default 600 s + signed length at 8 KiB/s
+   */
+  readonly downloadLimits?: DownloadLimits;
   /** The TUF root from registration (`trustRoot` of POST /devices); installed on first use. */
   readonly trustRoot?: unknown;
   /** What slot A holds on first use (simulations use a released image, so deltas apply). */
@@ -102,6 +121,7 @@ export class DeviceAgent {
   readonly #bandwidthListeners = new Set<() => void>();
 
   constructor(private readonly options: DeviceAgentOptions) {
+    if (options.ota?.maxTrialBoots !== undefined) checkMaxTrialBoots(options.ota.maxTrialBoots);
     this.#firmwareVersion = options.firmwareVersion;
     this.#metered = options.metered ?? false;
   }
@@ -184,8 +204,10 @@ export class DeviceAgent {
           healthCheck: ota.healthCheck ?? imageMatchesMetadata,
           timeFactor: ota.timeFactor ?? 1,
           allowPlainHttp: ota.allowPlainHttp ?? false,
-          durability: { fsync: ota.fsync ?? true },
+          durability: { fsync: ota.fsync ?? true, beforeWrite: ota.beforeWrite },
+          maxTrialBoots: ota.maxTrialBoots,
           link: ota.link,
+          downloadLimits: ota.downloadLimits,
           trustRoot: ota.trustRoot,
           factoryImage: ota.factoryImage,
           bandwidth: () => this.#bandwidthNow(),

@@ -13,7 +13,7 @@ export const FAULT_PROFILES = [
   'download-failure',
   /** The new version boots but fails its health check: rolled back. */
   'unhealthy-after-boot',
-  /** The new version crashes before confirming: the next start reverts. */
+  /** The new version crashes before confirming, every trial boot: once they are spent (3 by default) the device reverts. */
   'crash-loop',
   /** Throttled download. */
   'slow-link',

@@ -9,6 +9,11 @@
  * 4. A cut or stalled connection is retried; attempts that make progress are free, and the
  *    download gives up after `maxStalledAttempts` attempts in a row without a byte of progress.
  * 5. A complete file whose SHA-256 differs is deleted: `sha256-mismatch`.
+ * 6. The transfer has a budget of download time from its signed size (`download-budget.ts`): when
+ *    it is spent, whatever request or pause is under way is abandoned, the partial is deleted and
+ *    the result is `download-too-slow: <have>/<size> bytes after …`. A slow trickle, which neither
+ *    the idle timeout nor the stall count ever ends, ends here. Hashing the finished file does not
+ *    count against it.
  */
 import { mkdir, open, rm, stat } from 'node:fs/promises';
 import http, { type IncomingMessage } from 'node:http';
@@ -16,6 +21,13 @@ import https from 'node:https';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sha256OfFile } from '../storage/file-digest';
+import {
+  type DownloadBudget,
+  DownloadClock,
+  type DownloadTooSlow,
+  downloadBudget,
+  downloadTooSlow,
+} from './download-budget';
 
 /**
  * Shapes the bytes as the network delivers them; the identity by default. Simulations use it to
@@ -41,9 +53,24 @@ export interface ArtifactDownloadRequest {
   /** A connection quiet for this long is abandoned (and retried). @default 30000 */
   readonly idleTimeoutMs?: number;
   readonly log?: (message: string) => void;
+  /** How much download time the transfer may take. @default downloadBudget(size) */
+  readonly budget?: DownloadBudget | undefined;
+  /** Download time this transfer spent before (device ms), e.g. before a restart. @default 0 */
+  readonly spentMs?: number | undefined;
+  /** The device's time factor: how the budget maps to wall-clock time (`DownloadClock`). @default 1 */
+  readonly timeFactor?: number | undefined;
+  /**
+   * Called with the download time spent so far, now and then while the transfer runs (and after
+   * an interrupted attempt), so the caller can persist it for a restart. It may throw to stop.
+   */
+  readonly onSpent?: ((spentMs: number) => Promise<void>) | undefined;
 }
 
-export type DownloadFailureReason = 'sha256-mismatch' | 'size-mismatch' | `download-failed: ${string}`;
+export type DownloadFailureReason =
+  | 'sha256-mismatch'
+  | 'size-mismatch'
+  | DownloadTooSlow
+  | `download-failed: ${string}`;
 
 export type DownloadResult =
   | { readonly ok: true; readonly path: string; readonly resumedFrom: number; readonly requests: number }
@@ -56,48 +83,85 @@ export async function downloadArtifact(request: ArtifactDownloadRequest): Promis
   const { size, partialPath, signal, maxStalledAttempts = 5, retryDelayMs = 1000 } = request;
   await mkdir(dirname(partialPath), { recursive: true });
   const resumedFrom = await sizeOf(partialPath);
+  const clock = new DownloadClock(request.budget ?? downloadBudget(size), {
+    spentMs: request.spentMs,
+    timeFactor: request.timeFactor,
+  });
+  // Requests, bodies, link shapers and retry pauses end when the agent stops or the budget is spent.
+  const attempt: Attempt = {
+    signal: signal ? AbortSignal.any([signal, clock.signal]) : clock.signal,
+    checkpoint: async () => {
+      if (request.onSpent && clock.checkpointDue()) await request.onSpent(clock.spentMs);
+    },
+  };
+  const tooSlow = async (have: number): Promise<DownloadResult> => {
+    clock.stop();
+    const reason = downloadTooSlow(clock.budget, have, clock.spentMs);
+    request.log?.(reason);
+    await rm(partialPath, { force: true });
+    return { ok: false, reason };
+  };
   let requests = 0;
   let stalled = 0;
   // Progress counts only past the furthest point reached: a server that makes the device start
   // over again and again must still run out of attempts.
   let furthest = resumedFrom;
   let lastError = 'no response';
-  for (;;) {
-    signal?.throwIfAborted();
-    const have = await sizeOf(partialPath);
-    if (have > size) return fail(partialPath, 'size-mismatch');
-    if (have === size) break;
-    requests++;
-    try {
-      await fetchRemainder(request, have, requests);
-    } catch (error) {
-      if (signal?.aborted) throw signal.reason;
-      if (error instanceof SizeMismatchError) return fail(partialPath, 'size-mismatch');
-      if (error instanceof PermanentDownloadError)
-        return { ok: false, reason: `download-failed: ${error.message}` };
-      lastError = (error as Error).message;
-      request.log?.(`download interrupted at ${await sizeOf(partialPath)}/${size} bytes: ${lastError}`);
+  try {
+    for (;;) {
+      signal?.throwIfAborted();
+      const have = await sizeOf(partialPath);
+      if (have > size) return fail(partialPath, 'size-mismatch');
+      if (have === size) break;
+      if (clock.expired) return tooSlow(have);
+      requests++;
+      try {
+        await fetchRemainder(request, have, requests, attempt);
+      } catch (error) {
+        if (signal?.aborted) throw signal.reason;
+        if (error instanceof SizeMismatchError) return fail(partialPath, 'size-mismatch');
+        if (error instanceof PermanentDownloadError)
+          return { ok: false, reason: `download-failed: ${error.message}` };
+        if (!clock.expired) {
+          lastError = (error as Error).message;
+          request.log?.(`download interrupted at ${await sizeOf(partialPath)}/${size} bytes: ${lastError}`);
+        }
+      }
+      const now = await sizeOf(partialPath);
+      if (now >= size) continue;
+      if (clock.expired) return tooSlow(now);
+      await attempt.checkpoint();
+      if (now > furthest) {
+        furthest = now;
+        stalled = 0;
+      } else stalled++;
+      if (stalled >= maxStalledAttempts) return { ok: false, reason: `download-failed: ${lastError}` };
+      if (stalled > 0)
+        await sleep(retryDelayMs * 2 ** (stalled - 1), undefined, { signal: attempt.signal }).catch(() => {
+          // The agent stopping throws at the top of the loop; a spent budget ends it there.
+        });
     }
-    const now = await sizeOf(partialPath);
-    if (now >= size) continue;
-    if (now > furthest) {
-      furthest = now;
-      stalled = 0;
-    } else stalled++;
-    if (stalled >= maxStalledAttempts) return { ok: false, reason: `download-failed: ${lastError}` };
-    if (stalled > 0) await sleep(retryDelayMs * 2 ** (stalled - 1), undefined, signal ? { signal } : {});
+  } finally {
+    clock.stop();
   }
   if ((await sha256OfFile(partialPath, signal)) !== request.sha256)
     return fail(partialPath, 'sha256-mismatch');
   return { ok: true, path: partialPath, resumedFrom, requests };
 }
 
+/** One request's cancellation (agent stopped or budget spent) and where to persist the time spent. */
+interface Attempt {
+  readonly signal: AbortSignal;
+  readonly checkpoint: () => Promise<void>;
+}
+
 async function fetchRemainder(
   request: ArtifactDownloadRequest,
   have: number,
-  attempt: number,
+  number: number,
+  { signal, checkpoint }: Attempt,
 ): Promise<void> {
-  const { size, partialPath, signal, link } = request;
+  const { size, partialPath, link } = request;
   const response = await get(new URL(request.url), have, request.idleTimeoutMs ?? 30_000, signal);
   let start: number;
   if (response.statusCode === 206) {
@@ -141,10 +205,11 @@ async function fetchRemainder(
   const file = await open(partialPath, start === 0 ? 'w' : 'a');
   try {
     let total = start;
-    for await (const chunk of link ? link(response, { offset: start, attempt, signal }) : response) {
+    for await (const chunk of link ? link(response, { offset: start, attempt: number, signal }) : response) {
       total += chunk.length;
       if (total > size) throw new SizeMismatchError();
       await file.write(chunk);
+      await checkpoint();
     }
   } finally {
     await file.close();

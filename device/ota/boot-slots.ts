@@ -2,22 +2,41 @@
  * A/B firmware slots on disk and the boot state that picks one (`boot.json`):
  *
  * - `active` is the confirmed slot, the one the device falls back to;
- * - `pending` is a freshly installed slot on trial, booted at most `MAX_TRIAL_BOOTS` times before
- *   it is confirmed (it becomes `active`) or abandoned (it is dropped and `active` boots);
+ * - `pending` is a freshly installed slot on trial, booted at most `maxTrialBoots` times (default
+ *   3, like U-Boot's bootcount/bootlimit) before it is confirmed (it becomes `active`) or
+ *   abandoned (it is dropped and `active` boots);
  * - `trialBoots` counts boots into `pending`. It is incremented before the trial boot runs, so a
- *   device that dies during a trial finds the counter spent on its next start and reverts.
+ *   device that dies during a trial finds the counter spent on its next start: it tries again
+ *   while boots are left (a power cut is not a bad update) and reverts once they are all spent.
  *
  * Every change is one atomic file replacement, so a power cut leaves either the old or the new state.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { type DurabilityOptions, readJsonFile, syncDirectory, writeJsonAtomic } from '../storage/atomic-file';
+import {
+  type DurabilityOptions,
+  readJsonFile,
+  syncDirectory,
+  writeJsonAtomic,
+  writePoint,
+} from '../storage/atomic-file';
 import type { DeviceStateDir, Slot } from '../storage/device-state-dir';
 import { sha256OfFile } from '../storage/file-digest';
 
-/** Boots a trial slot gets before it must have confirmed itself. */
-export const MAX_TRIAL_BOOTS = 1;
+/** Boots a trial slot gets before it must have confirmed itself, unless configured otherwise. */
+export const DEFAULT_MAX_TRIAL_BOOTS = 3;
+/** The range `maxTrialBoots` may be configured in. */
+export const TRIAL_BOOTS_RANGE = { min: 1, max: 10 } as const;
+
+/** Checks a configured trial-boot limit: an integer in 1..10. */
+export function checkMaxTrialBoots(value: number): number {
+  if (!Number.isInteger(value) || value < TRIAL_BOOTS_RANGE.min || value > TRIAL_BOOTS_RANGE.max)
+    throw new RangeError(
+      `maxTrialBoots must be an integer from ${TRIAL_BOOTS_RANGE.min} to ${TRIAL_BOOTS_RANGE.max}, got ${value}`,
+    );
+  return value;
+}
 
 const SlotName = z.enum(['A', 'B']);
 
@@ -43,14 +62,25 @@ export type BootDecision =
   /** Boot the pending slot on trial; `next` (counter spent) must be on disk before it runs. */
   | { readonly kind: 'trial'; readonly slot: Slot; readonly next: BootState }
   /** The trial slot had its boots and never confirmed: drop it and boot the confirmed slot. */
-  | { readonly kind: 'revert-unconfirmed'; readonly slot: Slot; readonly next: BootState };
+  | {
+      readonly kind: 'revert-unconfirmed';
+      readonly slot: Slot;
+      readonly next: BootState;
+      /** Trial boots spent without a confirmation. */
+      readonly trialBoots: number;
+    };
 
 /** What one boot does, from the boot state alone. */
-export function decideBoot(state: BootState, maxTrialBoots = MAX_TRIAL_BOOTS): BootDecision {
+export function decideBoot(state: BootState, maxTrialBoots = DEFAULT_MAX_TRIAL_BOOTS): BootDecision {
   if (state.pending === null || state.pending === state.active)
     return { kind: 'confirmed', slot: state.active };
   if (state.trialBoots >= maxTrialBoots)
-    return { kind: 'revert-unconfirmed', slot: state.active, next: reverted(state) };
+    return {
+      kind: 'revert-unconfirmed',
+      slot: state.active,
+      next: reverted(state),
+      trialBoots: state.trialBoots,
+    };
   return {
     kind: 'trial',
     slot: state.pending,
@@ -122,7 +152,9 @@ export class BootSlots {
    */
   async install(slot: Slot, verifiedImage: string, meta: SlotMeta): Promise<void> {
     await mkdir(this.dir.slotDir(slot), { recursive: true });
+    writePoint(this.dir.slotMeta(slot), this.durability);
     await rm(this.dir.slotMeta(slot), { force: true });
+    writePoint(this.dir.slotImage(slot), this.durability);
     await rename(verifiedImage, this.dir.slotImage(slot));
     if (this.durability.fsync !== false) await syncDirectory(this.dir.slotDir(slot));
     await this.writeMeta(slot, meta);

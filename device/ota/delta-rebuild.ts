@@ -6,7 +6,10 @@
  *    SHA-256), or the patch is not even fetched: `delta-base-mismatch`.
  * 2. The patch is downloaded with `downloadArtifact`: resumable, never more than its signed size,
  *    checked against its signed SHA-256 (a failure is that reason with a `delta-patch-` prefix;
- *    the partial file stays for the next attempt when the download merely did not finish).
+ *    the partial file stays for the next attempt when the download merely did not finish). Its
+ *    budget of download time (`budget`, by default from the patch's signed size) covers the patch
+ *    download only; rebuilding does not count. A patch that arrives too slowly is
+ *    `delta-patch-download-too-slow: …`.
  * 3. The patch streams from disk through the codec into a temporary file next to `outputPath`,
  *    hashed and counted on the way: one byte beyond `image.size` stops it
  *    (`delta-output-too-long`), so a hostile patch cannot fill the disk.
@@ -27,6 +30,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { applyDelta, windowLogFor } from '../../contract/zstd-delta';
 import { type DownloadFailureReason, downloadArtifact, type LinkShaper } from './artifact-download';
+import type { DownloadBudget } from './download-budget';
 
 export interface ImageFacts {
   readonly sha256: string;
@@ -54,6 +58,14 @@ export interface DeltaRebuildRequest {
   readonly maxStalledAttempts?: number | undefined;
   readonly idleTimeoutMs?: number | undefined;
   readonly log?: ((message: string) => void) | undefined;
+  /** The patch download's budget (see `downloadArtifact`). @default downloadBudget(patch.size) */
+  readonly budget?: DownloadBudget | undefined;
+  /** Download time the patch already spent, e.g. before a restart (see `downloadArtifact`). */
+  readonly spentMs?: number | undefined;
+  /** @default 1 (see `downloadArtifact`) */
+  readonly timeFactor?: number | undefined;
+  /** Persists the download time spent so far (see `downloadArtifact`). */
+  readonly onSpent?: ((spentMs: number) => Promise<void>) | undefined;
   /**
    * The largest zstd window (as a power of two) the patch may ask for. By default the window that
    * covers the larger of base and image, which is what `createDelta` uses: a patch asking for
@@ -101,6 +113,10 @@ export async function rebuildFromDelta(request: DeltaRebuildRequest): Promise<De
     ...(request.maxStalledAttempts !== undefined ? { maxStalledAttempts: request.maxStalledAttempts } : {}),
     ...(request.idleTimeoutMs !== undefined ? { idleTimeoutMs: request.idleTimeoutMs } : {}),
     ...(request.log ? { log: request.log } : {}),
+    budget: request.budget,
+    spentMs: request.spentMs,
+    timeFactor: request.timeFactor,
+    onSpent: request.onSpent,
   });
   if (!download.ok) return failed(`delta-patch-${download.reason}`);
 

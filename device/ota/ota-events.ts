@@ -4,6 +4,7 @@
  * AWS console). Events are checked against the contract before they leave, so a bug here fails
  * on the device, loudly, instead of being dropped by the cloud.
  */
+import { createHash } from 'node:crypto';
 import { type OtaEventV1, OtaEventV1 as OtaEventV1Schema, type OtaStage } from '../../contract/ota';
 import type { StatusDetails } from '../cloud/iot-jobs-messages';
 
@@ -46,6 +47,27 @@ export function buildOtaEvent(facts: OtaEventFacts): OtaEventV1 {
     ...(facts.bytesDownloaded === undefined ? {} : { bytesDownloaded: facts.bytesDownloaded }),
     ...(facts.transfer === undefined ? {} : { transfer: facts.transfer }),
   });
+}
+
+/** Name-based UUID (RFC 9562 version 5) namespace of OTA event ids. */
+const EVENT_ID_NAMESPACE = Buffer.from('4f0c1d2e6b7a4c3d9e8f7a6b5c4d3e2f', 'hex');
+
+/**
+ * The eventId of a device's event `seq` for one execution of a job: the same inputs give the same
+ * id, so an event replayed after a restart is the same event to the outbox and the cloud.
+ */
+export function otaEventId(
+  deviceId: string,
+  jobId: string,
+  executionNumber: number | undefined,
+  seq: number,
+): string {
+  const name = JSON.stringify([deviceId, jobId, executionNumber ?? null, seq]);
+  const bytes = createHash('sha1').update(EVENT_ID_NAMESPACE).update(name).digest().subarray(0, 16);
+  bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x50;
+  bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 export function jobStatusDetails(

@@ -4,12 +4,13 @@
  * stage it reached, the next event seq, and, once decided, the outcome it must still report.
  *
  * An outcome is written before the boot state changes for it, so a crash in between replays the
- * same outcome (same eventId and seq) instead of inventing another.
+ * same outcome (same eventId and seq) instead of inventing another. A stage event is written here
+ * (`announced`) before the outbox gets it, for the same reason.
  */
 import { rm } from 'node:fs/promises';
 import { z } from 'zod';
-import { JobDocumentV2 } from '../../contract/ota';
-import { type DurabilityOptions, readJsonFile, writeJsonAtomic } from '../storage/atomic-file';
+import { JobDocumentV2, OtaEventV1 } from '../../contract/ota';
+import { type DurabilityOptions, readJsonFile, writeJsonAtomic, writePoint } from '../storage/atomic-file';
 
 const SlotName = z.enum(['A', 'B']);
 const TerminalStatus = z.enum(['SUCCEEDED', 'FAILED', 'REJECTED']);
@@ -47,6 +48,12 @@ export const JobRecord = z.strictObject({
   transfer: z.enum(['full', 'delta']).optional(),
   /** Bytes fetched for the image (delta or full), once it is verified; later events repeat it. */
   bytesDownloaded: z.number().int().nonnegative().optional(),
+  /**
+   * Download time (device ms) the current transfer (the delta patch, or the full image after a
+   * fall-back, which starts at 0) has spent against its budget, saved now and then while it runs:
+   * a restart continues the budget instead of starting it over. Waits for a window do not count.
+   */
+  downloadMs: z.number().int().nonnegative().optional(),
   /** The furthest stage reached; a restart resumes from here. */
   phase: z.enum(['downloading', 'installing', 'rebooting', 'trial']),
   /** The confirmed slot and version when the job started: where a revert lands. */
@@ -55,6 +62,11 @@ export const JobRecord = z.strictObject({
   trialSlot: SlotName.optional(),
   /** Seq of the device's next event for this job. */
   nextSeq: z.number().int().nonnegative(),
+  /**
+   * The last stage event, written here (with its seq and eventId) before it goes into the outbox:
+   * a restart queues it again, so a power cut between the two writes loses nothing.
+   */
+  announced: z.optional(OtaEventV1),
   outcome: JobOutcome.optional(),
 });
 export type JobRecord = z.infer<typeof JobRecord>;
@@ -74,6 +86,7 @@ export class JobRecordStore {
   }
 
   async remove(): Promise<void> {
+    writePoint(this.path, this.durability);
     await rm(this.path, { force: true });
   }
 }

@@ -6,6 +6,7 @@
  * event, the Jobs service's verdict for an update). A crash between delivery and removal sends
  * the entry again: events carry a unique eventId and a repeated terminal update is refused as an
  * invalid transition, so at-least-once is harmless. Nothing runs while the queue is empty.
+ * An entry appended again under the same id (a stage replayed after a restart) is queued once.
  */
 import { z } from 'zod';
 import { OtaEventV1 } from '../../contract/ota';
@@ -31,6 +32,9 @@ export type OutboxEntry = z.infer<typeof OutboxEntry>;
 export type Delivery = 'delivered' | 'dropped' | 'offline' | 'retry-later';
 export type OutboxSender = (entry: OutboxEntry) => Promise<Delivery>;
 
+/** How many delivered ids an outbox remembers (in memory) to skip a replay of them. */
+const RECENT_IDS = 64;
+
 export class OtaOutbox {
   #entries: OutboxEntry[];
   #sender: OutboxSender | undefined;
@@ -39,6 +43,8 @@ export class OtaOutbox {
   #closed = false;
   #writes: Promise<void> = Promise.resolve();
   #retryTimer: NodeJS.Timeout | undefined;
+  /** Ids this instance delivered (or the cloud dropped) lately: appending one again is a no-op. */
+  #done: string[] = [];
 
   private constructor(
     private readonly path: string,
@@ -59,13 +65,17 @@ export class OtaOutbox {
     return this.#entries;
   }
 
+  /** True while an entry with this id is queued, or once this instance got it out lately. */
   has(id: string): boolean {
-    return this.#entries.some((entry) => entry.id === id);
+    return this.#done.includes(id) || this.#entries.some((entry) => entry.id === id);
   }
 
-  /** Queues entries (an id already queued is skipped) and resolves once they are on disk. */
+  /**
+   * Queues entries (an id already queued, or delivered lately, is skipped) and resolves once they
+   * are on disk. Throws once closed: the caller must not go on as if they were queued.
+   */
   async append(...entries: OutboxEntry[]): Promise<void> {
-    if (this.#closed) return;
+    if (this.#closed) throw new Error('OTA outbox closed: nothing more is queued');
     const fresh = entries.filter((entry) => !this.has(entry.id)).map((entry) => OutboxEntry.parse(entry));
     if (fresh.length === 0) return;
     this.#entries.push(...fresh);
@@ -117,6 +127,7 @@ export class OtaOutbox {
           }
           // Only the head leaves, and appends go to the tail, so the head is still `head`.
           this.#entries = this.#entries.filter((entry) => entry !== head);
+          this.#done = [...this.#done.slice(-(RECENT_IDS - 1)), head.id];
           removed = true;
         }
       } while (this.#again);
@@ -130,7 +141,8 @@ export class OtaOutbox {
     if (this.#retryTimer) return;
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
-      void this.flush();
+      // A write that fails here (the disk, a power cut) is retried by the next flush.
+      this.flush().catch(() => {});
     }, this.options.retryDelayMs);
     this.#retryTimer.unref();
   }

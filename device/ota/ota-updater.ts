@@ -6,12 +6,17 @@
  *    `failed` event, and nothing else changes.
  * 2. The artifact is downloaded (resumable) and verified into a partial file, then moved into the
  *    inactive slot, which is marked pending in `boot.json`; the agent then reboots.
- * 3. The trial boot spends its one attempt first, soaks for healthCheckSeconds (× time factor),
- *    runs the health check, then commits the slot (`healthy`, SUCCEEDED) or reverts and reboots
- *    (`rolled-back`, FAILED). A trial that never finished is reverted by the next boot
- *    (`crash-before-confirm`).
- * 4. Each stage is an event plus a job update, queued in the outbox in order. Outcomes are written
- *    to the job record before the boot state changes, so a crash replays the same outcome.
+ * 3. Each trial boot spends one of `maxTrialBoots` attempts (default 3) first, soaks for
+ *    healthCheckSeconds (× time factor), runs the health check, then commits the slot (`healthy`,
+ *    SUCCEEDED) or reverts and reboots (`rolled-back`, FAILED). A trial cut short (a power cut, a
+ *    crash) boots again while attempts are left; once they are all spent, the next boot reverts
+ *    (`crash-before-confirm`, "N trial boots without a confirmation").
+ * 4. Each stage is an event plus a job update, queued in the outbox in order. Nothing is lost to a
+ *    power cut between two writes: a stage's event is written into the job record (with its seq
+ *    and an eventId derived from job, execution and seq) before it is queued, and a restart
+ *    queues it again; an outcome is written into the record before the boot state changes, and
+ *    queued before `finished-jobs.json` and the record's removal. A replayed event keeps its
+ *    eventId and seq, so the outbox holds it once and the cloud applies it once.
  */
 import { randomUUID } from 'node:crypto';
 import { access, mkdir, readdir, rm, stat } from 'node:fs/promises';
@@ -23,11 +28,20 @@ import type { JobExecution } from '../cloud/iot-jobs-messages';
 import type { DurabilityOptions } from '../storage/atomic-file';
 import { DeviceStateDir, otherSlot, type Slot } from '../storage/device-state-dir';
 import { downloadArtifact, type LinkShaper } from './artifact-download';
-import { BootSlots, committed, decideBoot, reverted, withTrial } from './boot-slots';
+import {
+  BootSlots,
+  checkMaxTrialBoots,
+  committed,
+  DEFAULT_MAX_TRIAL_BOOTS,
+  decideBoot,
+  reverted,
+  withTrial,
+} from './boot-slots';
 import { rebuildFromDelta } from './delta-rebuild';
+import { type DownloadLimits, downloadBudget } from './download-budget';
 import type { HealthCheck, HealthVerdict } from './health-check';
 import { checkJobDocument } from './job-document';
-import { buildOtaEvent, jobStatusDetails } from './ota-events';
+import { buildOtaEvent, jobStatusDetails, otaEventId } from './ota-events';
 import { FinishedJobs, type JobOutcome, type JobRecord, JobRecordStore } from './ota-job-record';
 import { OtaOutbox } from './ota-outbox';
 import { installTrustRoot, verifyRelease } from './release-trust';
@@ -44,6 +58,12 @@ export interface OtaUpdaterOptions {
   readonly timeFactor: number;
   readonly allowPlainHttp: boolean;
   readonly durability: DurabilityOptions;
+  /**
+   * Boots a freshly installed slot gets to confirm itself (U-Boot's bootlimit): a trial cut short
+   * by a power cut or crash boots again until they are spent, then the device reverts. 1..10.
+   * @default 3
+   */
+  readonly maxTrialBoots?: number | undefined;
   readonly link?: LinkShaper | undefined;
   /** The TUF root the device got at registration; installed on first use (a newer one stays). */
   readonly trustRoot?: unknown;
@@ -51,6 +71,12 @@ export interface OtaUpdaterOptions {
   readonly factoryImage?: Uint8Array | undefined;
   /** The bandwidth policy and link type right now; asked before every download. */
   readonly bandwidth?: (() => { policy: BandwidthPolicy | undefined; metered: boolean }) | undefined;
+  /**
+   * Changes the download budget (`download-budget.ts`: by default 600 s + signed length at
+   * 8 KiB/s) for this device's hardware type; later the job document will carry it. A transfer
+   * that cannot finish within its budget fails the job with `download-too-slow`.
+   */
+  readonly downloadLimits?: DownloadLimits | undefined;
   readonly onEvent?: ((event: OtaEventV1) => void) | undefined;
   readonly now: () => number;
   readonly log: (message: string) => void;
@@ -81,16 +107,21 @@ export class OtaUpdater {
   readonly #dir: DeviceStateDir;
   readonly #slots: BootSlots;
   readonly #jobs: JobRecordStore;
+  readonly #maxTrialBoots: number;
   #currentJobId: string | undefined;
 
   private constructor(
     private readonly options: OtaUpdaterOptions,
     readonly outbox: OtaOutbox,
     private readonly finished: FinishedJobs,
+    /** Aborted by close(): the power is gone, no write of this instance lands any more. */
+    private readonly power: AbortController,
   ) {
+    const durability = { ...options.durability, signal: power.signal };
     this.#dir = new DeviceStateDir(options.stateDir);
-    this.#slots = new BootSlots(this.#dir, options.durability);
-    this.#jobs = new JobRecordStore(this.#dir.jobFile, options.durability);
+    this.#slots = new BootSlots(this.#dir, durability);
+    this.#jobs = new JobRecordStore(this.#dir.jobFile, durability);
+    this.#maxTrialBoots = options.maxTrialBoots ?? DEFAULT_MAX_TRIAL_BOOTS;
   }
 
   static async open(options: OtaUpdaterOptions): Promise<OtaUpdater> {
@@ -98,15 +129,19 @@ export class OtaUpdater {
     const version = OtaEventV1.shape.runningVersion.safeParse(options.factoryVersion);
     if (!version.success)
       throw new Error(`Firmware version '${options.factoryVersion}' is not a valid version`);
+    if (options.maxTrialBoots !== undefined) checkMaxTrialBoots(options.maxTrialBoots);
+    const power = new AbortController();
+    const durability = { ...options.durability, signal: power.signal };
     const dir = new DeviceStateDir(options.stateDir);
     await mkdir(dir.root, { recursive: true });
     if (options.trustRoot !== undefined && !(await exists(dir.trustRootFile)))
       await installTrustRoot(dir.trustDir, options.trustRoot);
     const outbox = await OtaOutbox.open(dir.outboxFile, {
-      ...options.durability,
+      ...durability,
       retryDelayMs: Math.max(1, 10_000 * options.timeFactor),
     });
-    return new OtaUpdater(options, outbox, await FinishedJobs.open(dir.finishedJobsFile, options.durability));
+    const finished = await FinishedJobs.open(dir.finishedJobsFile, durability);
+    return new OtaUpdater(options, outbox, finished, power);
   }
 
   /** The job being worked on, if any (a repeated notification for it changes nothing). */
@@ -126,7 +161,7 @@ export class OtaUpdater {
           : reverted(state);
       await this.#slots.write(state);
     }
-    const decision = decideBoot(state);
+    const decision = decideBoot(state, this.#maxTrialBoots);
     if (decision.kind === 'trial') {
       const meta = await this.#slots.readMeta(decision.slot);
       if (meta) {
@@ -136,7 +171,13 @@ export class OtaUpdater {
       await this.#decide({ stage: 'rolled-back', jobStatus: 'FAILED', reason: 'trial-slot-empty' });
       await this.#slots.write(reverted(decision.next));
     } else if (decision.kind === 'revert-unconfirmed') {
-      await this.#decide({ stage: 'rolled-back', jobStatus: 'FAILED', reason: 'crash-before-confirm' });
+      const boots = decision.trialBoots;
+      await this.#decide({
+        stage: 'rolled-back',
+        jobStatus: 'FAILED',
+        reason: 'crash-before-confirm',
+        detail: `${boots} trial boot${boots === 1 ? '' : 's'} without a confirmation`,
+      });
       await this.#slots.write(decision.next);
     }
     const meta = await this.#slots.readMeta(decision.slot);
@@ -149,6 +190,10 @@ export class OtaUpdater {
     const { running } = session;
     if (!record) return running.trial ? this.#trial(session, undefined) : 'idle';
     this.#currentJobId = record.jobId;
+    // The last stage may have been written here but not queued when the power went: queue it
+    // again (same ids: queued once, applied once). Once on trial or decided, it was queued.
+    if (record.announced && !record.outcome && record.phase !== 'trial' && !running.trial)
+      await this.#queueStage(session, record.announced);
     if (record.outcome) {
       await this.#settle(session, record);
       return 'idle';
@@ -234,6 +279,7 @@ export class OtaUpdater {
 
   /** Stops writing: another agent instance takes over the state dir. */
   close(): void {
+    this.power.abort(new Error('OTA updater closed'));
     this.outbox.close();
   }
 
@@ -315,6 +361,11 @@ export class OtaUpdater {
    * Gets the verified image into a partial file: when the bandwidth policy lets it, as a delta
    * rebuilt from the active slot (falling back to the full image on any mismatch), else in full.
    * Waits while the policy says wait; a byte cap it cannot meet fails the job.
+   *
+   * Each transfer has a budget of download time from its signed length (`downloadLimits`);
+   * waiting here does not count, and the time spent is saved in the job record as the transfer
+   * runs. A transfer that runs out of it fails the job (`download-too-slow`, a delta patch too:
+   * the full image would come over the same link), never a fall-back.
    */
   async #fetchImage(
     session: OtaSession,
@@ -326,6 +377,16 @@ export class OtaUpdater {
     const { artifact } = record;
     const retryDelayMs = Math.max(1, 1000 * this.options.timeFactor);
     const log = (line: string) => this.options.log(`job ${record.jobId}: ${line}`);
+    const budgetOf = (signedLength: number) => ({
+      budget: downloadBudget(signedLength, this.options.downloadLimits),
+      spentMs: record.downloadMs ?? 0,
+      timeFactor: this.options.timeFactor,
+      onSpent: async (spentMs: number) => {
+        session.signal.throwIfAborted();
+        record = { ...record, downloadMs: Math.round(spentMs) };
+        await this.#jobs.write(record);
+      },
+    });
     for (;;) {
       const { policy, metered } = this.options.bandwidth?.() ?? { policy: undefined, metered: false };
       const delta = record.transfer !== 'full' ? record.delta : undefined;
@@ -361,17 +422,20 @@ export class OtaUpdater {
           link: this.options.link,
           retryDelayMs,
           log,
+          ...budgetOf(delta.size),
         });
         session.signal.throwIfAborted();
         if (result.ok)
           return { ok: true, path: result.path, bytesDownloaded: result.bytesDownloaded, record };
+        const tooSlow = /^delta-patch-download-too-slow: (.*)$/.exec(result.reason);
+        if (tooSlow) return { ok: false, reason: `download-too-slow: delta patch ${tooSlow[1]}` };
         log(`delta failed (${result.reason}); falling back to the full image`);
-        record = { ...record, transfer: 'full' };
+        record = { ...record, transfer: 'full', downloadMs: 0 };
         await this.#jobs.write(record);
         continue;
       }
       if (record.transfer !== 'full') {
-        record = { ...record, transfer: 'full' };
+        record = { ...record, transfer: 'full', downloadMs: 0 };
         await this.#jobs.write(record);
       }
       const result = await downloadArtifact({
@@ -383,6 +447,7 @@ export class OtaUpdater {
         link: this.options.link,
         retryDelayMs,
         log,
+        ...budgetOf(artifact.size),
       });
       if (!result.ok) return { ok: false, reason: result.reason };
       return { ok: true, path: result.path, bytesDownloaded: artifact.size, record };
@@ -433,7 +498,11 @@ export class OtaUpdater {
     }
   }
 
-  /** Queues a stage's event and IN_PROGRESS update, moving the record to that stage. */
+  /**
+   * Moves the record to a stage and queues the stage's event and IN_PROGRESS update. The record,
+   * with the event in it, is written first: a power cut before the outbox has them leaves the
+   * event for the next start to queue (resume), with the same eventId and seq.
+   */
   async #announce(
     session: OtaSession,
     record: JobRecord,
@@ -441,29 +510,41 @@ export class OtaUpdater {
     extra: { bytesDownloaded?: number; transfer?: OtaEventV1['transfer'] } = {},
   ): Promise<JobRecord> {
     session.signal.throwIfAborted();
-    const next: JobRecord = { ...record, phase: stage, nextSeq: record.nextSeq + 1 };
-    await this.#jobs.write(next);
     const event = this.#event(session, record, {
-      eventId: randomUUID(),
+      eventId: this.#eventId(record, record.nextSeq),
       stage,
       seq: record.nextSeq,
       at: this.options.now(),
       bytesDownloaded: extra.bytesDownloaded,
       transfer: extra.transfer,
     });
+    const next: JobRecord = { ...record, phase: stage, nextSeq: record.nextSeq + 1, announced: event };
+    await this.#jobs.write(next);
+    await this.#queueStage(session, event);
+    return next;
+  }
+
+  /** Queues a stage event and its IN_PROGRESS update (again, after a restart: same ids). */
+  async #queueStage(session: OtaSession, event: OtaEventV1): Promise<void> {
+    session.signal.throwIfAborted();
+    const fresh = !this.outbox.has(event.eventId);
     await this.outbox.append(
       { kind: 'ota-event', id: event.eventId, event },
       {
         kind: 'job-update',
-        id: randomUUID(),
-        jobId: record.jobId,
+        id: `u-${event.eventId}`,
+        jobId: event.jobId,
         status: 'IN_PROGRESS',
-        statusDetails: jobStatusDetails(stage),
+        statusDetails: jobStatusDetails(event.stage),
       },
     );
-    this.#emit(event);
+    if (fresh) this.#emit(event);
     session.queued();
-    return next;
+  }
+
+  /** The eventId of the job's event `seq`: derived, so a replay of the event is the same event. */
+  #eventId(record: Pick<JobRecord, 'jobId' | 'executionNumber'>, seq: number): string {
+    return otaEventId(this.options.deviceId, record.jobId, record.executionNumber, seq);
   }
 
   /** Decides the job's outcome and reports it. */
@@ -479,21 +560,32 @@ export class OtaUpdater {
   async #decide(outcome: Decision, known?: JobRecord): Promise<JobRecord | undefined> {
     const record = known ?? (await this.#jobs.read());
     if (!record || record.outcome) return record;
+    // The last stage's event is in the outbox by now (an outcome comes after its append).
+    const { announced: _, ...rest } = record;
     const decided: JobRecord = {
-      ...record,
+      ...rest,
       nextSeq: record.nextSeq + 1,
-      outcome: { ...outcome, eventId: randomUUID(), seq: record.nextSeq, at: this.options.now() },
+      outcome: {
+        ...outcome,
+        eventId: this.#eventId(record, record.nextSeq),
+        seq: record.nextSeq,
+        at: this.options.now(),
+      },
     };
     await this.#jobs.write(decided);
     return decided;
   }
 
-  /** Reports a decided outcome (idempotent: same ids) and closes the job. */
+  /**
+   * Reports a decided outcome (idempotent: same ids) and closes the job, in this order: outbox,
+   * `finished-jobs.json`, job record removed. A power cut anywhere in it settles again on restart.
+   */
   async #settle(session: OtaSession, record: JobRecord): Promise<void> {
     const outcome = record.outcome;
     if (!outcome) return;
     session.signal.throwIfAborted();
     const event = this.#event(session, record, outcome);
+    const fresh = !this.outbox.has(event.eventId);
     const statusDetails = jobStatusDetails(outcome.stage, {
       reason: outcome.reason,
       detail: outcome.detail,
@@ -519,7 +611,7 @@ export class OtaUpdater {
     await this.#removePartials();
     await this.#jobs.remove();
     this.#currentJobId = undefined;
-    this.#emit(event);
+    if (fresh) this.#emit(event);
     session.queued();
     if (outcome.stage === 'healthy') session.confirmed();
   }
@@ -534,8 +626,10 @@ export class OtaUpdater {
     const { running } = session;
     const { jobId, executionNumber } = execution;
     this.options.log(`rejected job ${jobId}: ${reason}`);
+    // Queued before finished-jobs.json: after a power cut in between the answer still goes out,
+    // and a job handed out again before it did is refused again under the same ids.
     const event = buildOtaEvent({
-      eventId: randomUUID(),
+      eventId: this.#eventId({ jobId, executionNumber }, seq),
       deviceId: this.options.deviceId,
       rolloutId,
       jobId,
@@ -547,9 +641,10 @@ export class OtaUpdater {
       reason,
     });
     const statusDetails = jobStatusDetails('failed', { reason });
+    const fresh = !this.outbox.has(event.eventId);
     await this.outbox.append(
       { kind: 'ota-event', id: event.eventId, event },
-      { kind: 'job-update', id: randomUUID(), jobId, status: 'REJECTED', statusDetails },
+      { kind: 'job-update', id: `u-${event.eventId}`, jobId, status: 'REJECTED', statusDetails },
     );
     await this.finished.add({
       jobId,
@@ -558,7 +653,7 @@ export class OtaUpdater {
       statusDetails,
       lastSeq: seq,
     });
-    this.#emit(event);
+    if (fresh) this.#emit(event);
     session.queued();
   }
 

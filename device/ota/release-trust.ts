@@ -21,6 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BaseFetcher, Updater } from 'tuf-js';
 import {
   BadVersionError,
+  DownloadError,
   DownloadHTTPError,
   DownloadLengthMismatchError,
   ExpiredMetadataError,
@@ -80,19 +81,20 @@ export async function verifyRelease(request: VerifyReleaseRequest): Promise<Rele
   if (!entry) return refuse(`hardware-type-mismatch: no artifact for ${hardwareType}`);
 
   let updater: Updater;
+  const fetcher = new JobDocumentFetcher(
+    document.trust.metadata,
+    ioTimeoutMs(request.metadataFetchTimeoutMs ?? METADATA_FETCH_TIMEOUT_MS, request.timeFactor),
+  );
   try {
     updater = new Updater({
       metadataDir: request.trustDir,
       metadataBaseUrl: METADATA_BASE,
-      fetcher: new JobDocumentFetcher(
-        document.trust.metadata,
-        ioTimeoutMs(request.metadataFetchTimeoutMs ?? METADATA_FETCH_TIMEOUT_MS, request.timeFactor),
-      ),
+      fetcher,
       config: { maxRootRotations: 64, fetchRetries: 2 },
     });
     await updater.refresh();
   } catch (error) {
-    return refuse(chainFailure(error));
+    return refuse(chainFailure(unwrapFetchFailure(error, fetcher.lastFailure)));
   }
 
   const image = await signedTarget(updater, entry.target, entry.url);
@@ -188,9 +190,19 @@ async function usableDelta(
   return delta.target;
 }
 
+/**
+ * tuf-js turns a failed snapshot or targets download into a RuntimeError that keeps only the
+ * text of what failed; the fetcher's own error (a timeout, a length) says what it was.
+ */
+function unwrapFetchFailure(error: unknown, fetchFailure: unknown): unknown {
+  if (!(error instanceof Error) || !(fetchFailure instanceof Error) || error === fetchFailure) return error;
+  return error.message.endsWith(String(fetchFailure)) ? fetchFailure : error;
+}
+
 function chainFailure(error: unknown): string {
   const message = (error as Error).message ?? String(error);
   const name = (error as Error).constructor?.name ?? '';
+  if (error instanceof MetadataTimeoutError) return `metadata-unavailable: ${message}`;
   if (error instanceof ExpiredMetadataError) return `metadata-expired: ${message}`;
   if (error instanceof BadVersionError) return `metadata-rollback: ${message}`;
   if (error instanceof DownloadLengthMismatchError) return `metadata-too-long: ${message}`;
@@ -204,11 +216,23 @@ function chainFailure(error: unknown): string {
  * tuf-js asks for `<base>/<file>`; the job document has one presigned URL per file name. A name
  * the document does not carry is a 404, which for `N.root.json` means "no newer root".
  *
- * `timeoutMs` is the deadline for one file. Within it, a connection that is refused, reset or
- * not made (fetch's own connect timeout is a fixed 10 s) is tried again after a short pause:
- * a GET is safe to repeat, and tuf-js's own `fetchRetries` applies only to its default fetcher.
+ * `timeoutMs` is the deadline for one file, from the request to the last byte of its body: a
+ * server that never answers, or answers and then trickles (or never ends), is cut off there, and
+ * the file is `metadata-unavailable: timeout: …` (tried again by the updater, like any fetch that
+ * broke off). Within it, a connection that is refused, reset or not made (fetch's own connect
+ * timeout is a fixed 10 s) is tried again after a short pause: a GET is safe to repeat, and
+ * tuf-js's own `fetchRetries` applies only to its default fetcher.
+ *
+ * Endless data: tuf-js stops reading a file at its length limit (the length the snapshot or
+ * timestamp signs, else `rootMaxLength` 512 kB, `timestampMaxLength` 16 kB, `snapshotMaxLength`
+ * 2 MB, `targetsMaxLength` 5 MB): `metadata-too-long`. It does not cancel the body then; this
+ * fetcher ends the connection as soon as tuf-js is done with a file, whatever the outcome.
  */
 export class JobDocumentFetcher extends BaseFetcher {
+  #file: { readonly deadline: AbortSignal; readonly done: AbortController } | undefined;
+  /** What the last file that failed failed with. */
+  lastFailure: unknown;
+
   constructor(
     private readonly urls: Record<string, string>,
     readonly timeoutMs: number = METADATA_FETCH_TIMEOUT_MS,
@@ -217,20 +241,46 @@ export class JobDocumentFetcher extends BaseFetcher {
     super();
   }
 
+  override async downloadFile<T>(
+    url: string,
+    maxLength: number,
+    handler: (file: string) => Promise<T>,
+  ): Promise<T> {
+    const file = { deadline: AbortSignal.timeout(this.timeoutMs), done: new AbortController() };
+    this.#file = file;
+    try {
+      return await super.downloadFile(url, maxLength, handler);
+    } catch (error) {
+      // tuf-js's own errors (HTTP status, length) say more than the deadline that followed them.
+      this.lastFailure =
+        file.deadline.aborted && !(error instanceof DownloadError)
+          ? new MetadataTimeoutError(
+              `timeout: ${url.slice(url.lastIndexOf('/') + 1)} not received within ${this.timeoutMs} ms`,
+            )
+          : error;
+      throw this.lastFailure;
+    } finally {
+      if (this.#file === file) this.#file = undefined;
+      file.done.abort();
+    }
+  }
+
   override async fetch(url: string): Promise<ReadableStream<Uint8Array<ArrayBuffer>>> {
     const name = url.slice(url.lastIndexOf('/') + 1);
     const target = this.urls[name];
     if (!target) throw new DownloadHTTPError(`${name} is not in the job document`, 404);
-    const deadline = AbortSignal.timeout(this.timeoutMs);
+    const file = this.#file;
+    const deadline = file?.deadline ?? AbortSignal.timeout(this.timeoutMs);
+    const signal = file ? AbortSignal.any([deadline, file.done.signal]) : deadline;
     for (let attempt = 1; ; attempt++) {
       let response: Response;
       try {
-        response = await fetch(target, { headers: localAwsHeaders(new URL(target)), signal: deadline });
+        response = await fetch(target, { headers: localAwsHeaders(new URL(target)), signal });
       } catch (error) {
         // fetch rejects with a TypeError when no connection or answer came; an abort is the deadline.
-        if (deadline.aborted || !(error instanceof TypeError) || attempt >= this.maxConnectAttempts)
+        if (signal.aborted || !(error instanceof TypeError) || attempt >= this.maxConnectAttempts)
           throw error;
-        await sleep(Math.random() * Math.min(2_000, 100 * 2 ** attempt), undefined, { signal: deadline });
+        await sleep(Math.random() * Math.min(2_000, 100 * 2 ** attempt), undefined, { signal });
         continue;
       }
       if (!response.ok || !response.body) {
@@ -240,4 +290,9 @@ export class JobDocumentFetcher extends BaseFetcher {
       return response.body as ReadableStream<Uint8Array<ArrayBuffer>>;
     }
   }
+}
+
+/** A metadata file that did not arrive whole within its deadline. */
+export class MetadataTimeoutError extends Error {
+  override readonly name = 'MetadataTimeoutError';
 }

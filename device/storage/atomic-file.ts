@@ -12,6 +12,23 @@ export interface DurabilityOptions {
    * @default true
    */
   readonly fsync?: boolean;
+  /**
+   * Aborted when the power is gone (or another instance owns the state dir): from then on no
+   * write lands. Checked before a write starts and again before the rename that commits it.
+   */
+  readonly signal?: AbortSignal | undefined;
+  /**
+   * Called at every write point (an atomic replacement, or a state file's removal) before it
+   * starts, with the file's path. For simulations: throwing here is a power cut before that
+   * write, and nothing of it lands.
+   */
+  readonly beforeWrite?: ((path: string) => void) | undefined;
+}
+
+/** One write point: the simulation hook, then no write once the power is gone. */
+export function writePoint(path: string, options: DurabilityOptions = {}): void {
+  options.beforeWrite?.(path);
+  options.signal?.throwIfAborted();
 }
 
 let tempCounter = 0;
@@ -19,8 +36,10 @@ let tempCounter = 0;
 export async function writeFileAtomic(
   path: string,
   data: string | Uint8Array,
-  { fsync = true }: DurabilityOptions = {},
+  options: DurabilityOptions = {},
 ): Promise<void> {
+  const { fsync = true, signal } = options;
+  writePoint(path, options);
   const temp = `${path}.${process.pid}.${++tempCounter}.tmp`;
   const file = await open(temp, 'w');
   try {
@@ -30,6 +49,7 @@ export async function writeFileAtomic(
     await file.close();
   }
   try {
+    signal?.throwIfAborted();
     await rename(temp, path);
   } catch (error) {
     await rm(temp, { force: true });

@@ -6,7 +6,7 @@
  * slots/A|B/image.bin      the firmware image
  * slots/A|B/meta.json      its version, release, size and SHA-256
  * downloads/<sha256>.part  the artifact being downloaded (kept across restarts to resume)
- * job.json                 the OTA job in progress, its stage, next seq and prepared outcome
+ * job.json                 the OTA job in progress, its stage, next seq, last stage event, outcome
  * finished-jobs.json       the last jobs finished, to answer a repeated job with its result
  * outbox.json              OTA events and job updates not yet delivered (store-and-forward)
  * ```

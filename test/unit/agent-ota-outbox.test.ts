@@ -70,6 +70,44 @@ describe('OtaOutbox', () => {
     expect(outbox.pending).toHaveLength(1);
   });
 
+  it('refuses to queue once closed (the power is gone), so no caller goes on as if it had', async () => {
+    const outbox = await open();
+    outbox.close();
+
+    await expect(outbox.append(update('downloading'))).rejects.toThrow(/closed/);
+    expect((await open()).pending).toEqual([]);
+  });
+
+  it('keeps one copy of an entry queued again after a restart (same id)', async () => {
+    const first = await open();
+    const entry = update('installing');
+    await first.append(entry);
+    first.close();
+
+    const reopened = await open();
+    await reopened.append(entry);
+
+    expect(reopened.pending).toEqual([entry]);
+  });
+
+  it('does not queue again an entry it delivered a moment ago (a replay racing the flush)', async () => {
+    const outbox = await open();
+    const sent: string[] = [];
+    outbox.setSender(async (entry) => {
+      sent.push(entry.id);
+      return 'delivered';
+    });
+    const entry = update('rebooting');
+
+    await outbox.append(entry);
+    await outbox.flush();
+    await outbox.append(entry);
+    await outbox.flush();
+
+    expect(sent).toEqual([entry.id]);
+    expect(outbox.pending).toEqual([]);
+  });
+
   it('drops an entry the cloud refused for good and goes on', async () => {
     const outbox = await open();
     const answers: Delivery[] = ['dropped', 'delivered'];

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { OtaEventV1 } from '../../contract/ota';
 import { createDelta } from '../../contract/zstd-delta';
 import { DeviceAgent, type DeviceAgentOtaOptions } from '../../device/device-agent';
 import { type HealthCheck, imageMatchesMetadata } from '../../device/ota/health-check';
@@ -447,12 +448,13 @@ describe('DeviceAgent OTA: rollback', () => {
     expect(core.reportedState(THING)?.firmwareVersion).toBe('1.0.0');
   });
 
-  it('reverts on the next start when the agent died during its trial boot, continuing the seq', async () => {
+  it('with one trial boot, reverts on the next start when the agent died during its trial, continuing the seq', async () => {
     let trialStarted: () => void = () => {};
     const inTrial = new Promise<void>((resolve) => {
       trialStarted = resolve;
     });
     const dying = newAgent({
+      maxTrialBoots: 1,
       healthCheck: (trial) => {
         trialStarted();
         return new Promise((_, reject) => trial.signal.addEventListener('abort', reject, { once: true }));
@@ -464,11 +466,15 @@ describe('DeviceAgent OTA: rollback', () => {
     await dying.crash();
     expect(await bootState()).toEqual({ active: 'A', pending: 'B', trialBoots: 1 });
 
-    const restarted = await startedAgent({ healthCheck: imageMatchesMetadata });
+    const restarted = await startedAgent({ maxTrialBoots: 1, healthCheck: imageMatchesMetadata });
     const execution = await finished(restarted);
 
     expect(execution.status).toBe('FAILED');
-    expect(execution.statusDetails).toMatchObject({ stage: 'rolled-back', reason: 'crash-before-confirm' });
+    expect(execution.statusDetails).toMatchObject({
+      stage: 'rolled-back',
+      reason: 'crash-before-confirm',
+      detail: '1 trial boot without a confirmation',
+    });
     expect(core.otaEvents(THING).at(-1)).toMatchObject({
       stage: 'rolled-back',
       reason: 'crash-before-confirm',
@@ -479,6 +485,205 @@ describe('DeviceAgent OTA: rollback', () => {
     expect(await bootState()).toEqual({ active: 'A', pending: null, trialBoots: 0 });
     expect(restarted.firmwareVersion).toBe('1.0.0');
   });
+});
+
+describe('DeviceAgent OTA: power cuts during the trial boot', () => {
+  /** Starts the device and cuts its power once its health check runs (the trial boot is under way). */
+  async function powerCutDuringTrial(ota: Partial<DeviceAgentOtaOptions> = {}) {
+    let trialStarted: () => void = () => {};
+    const inTrial = new Promise<void>((resolve) => {
+      trialStarted = resolve;
+    });
+    const agent = newAgent({
+      ...ota,
+      healthCheck: (trial) => {
+        trialStarted();
+        return new Promise((_, reject) => trial.signal.addEventListener('abort', reject, { once: true }));
+      },
+    });
+    await agent.start();
+    await inTrial;
+    await agent.crash();
+    await agent.whenIdle();
+  }
+
+  it('boots a good update again after power cuts in trial boots 1 and 2, and commits it on boot 3', async () => {
+    core.createJob(JOB, jobDocument(), [THING]);
+
+    await powerCutDuringTrial();
+    expect(await bootState()).toEqual({ active: 'A', pending: 'B', trialBoots: 1 });
+    await powerCutDuringTrial();
+    expect(await bootState()).toEqual({ active: 'A', pending: 'B', trialBoots: 2 });
+    const third = await startedAgent();
+    const execution = await finished(third);
+
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(await bootState()).toEqual({ active: 'B', pending: null, trialBoots: 0 });
+    expect(third.firmwareVersion).toBe('2.0.0');
+    expect(core.reportedState(THING)?.firmwareVersion).toBe('2.0.0');
+    expect(core.otaEvents(THING).map((e) => [e.stage, e.seq, e.runningVersion])).toEqual([
+      ['downloading', 0, '1.0.0'],
+      ['installing', 1, '1.0.0'],
+      ['rebooting', 2, '1.0.0'],
+      ['healthy', 3, '2.0.0'],
+    ]);
+  });
+
+  it('reverts an update that takes the device down in each of its 3 trial boots, saying why', async () => {
+    core.createJob(JOB, jobDocument(), [THING]);
+
+    for (let boot = 1; boot <= 3; boot++) {
+      await powerCutDuringTrial();
+      expect(await bootState()).toEqual({ active: 'A', pending: 'B', trialBoots: boot });
+      expect(core.execution(THING, JOB)?.status).toBe('IN_PROGRESS');
+    }
+    const restarted = await startedAgent();
+    const execution = await finished(restarted);
+
+    expect(execution.status).toBe('FAILED');
+    expect(execution.statusDetails).toEqual({
+      stage: 'rolled-back',
+      reason: 'crash-before-confirm',
+      detail: '3 trial boots without a confirmation',
+      runningVersion: '1.0.0',
+    });
+    expect(core.otaEvents(THING).map((e) => [e.stage, e.seq, e.reason])).toEqual([
+      ['downloading', 0, undefined],
+      ['installing', 1, undefined],
+      ['rebooting', 2, undefined],
+      ['rolled-back', 3, 'crash-before-confirm'],
+    ]);
+    expect(await bootState()).toEqual({ active: 'A', pending: null, trialBoots: 0 });
+    expect(restarted.firmwareVersion).toBe('1.0.0');
+  });
+
+  it('takes maxTrialBoots from 1 to 10 only', () => {
+    for (const maxTrialBoots of [0, 11, 1.5])
+      expect(() => newAgent({ maxTrialBoots })).toThrow(/maxTrialBoots must be an integer from 1 to 10/);
+    expect(() => newAgent({ maxTrialBoots: 10 })).not.toThrow();
+  });
+});
+
+describe('DeviceAgent OTA: a power cut at every write point', () => {
+  /**
+   * Runs the job on a fresh device whose power goes at its `cutAt`-th write of OTA state (that
+   * write does not land, nothing after it runs), then starts the device again and lets it finish.
+   * `cut` is the file of the write it cut, undefined when the update made fewer writes than that.
+   */
+  async function updateWithPowerCut(cutAt: number, document: unknown) {
+    core = new InMemoryIotCore();
+    await rm(stateDir, { recursive: true, force: true });
+    stateDir = await mkdtemp(join(tmpdir(), 'edgeops-agent-'));
+    core.createJob(JOB, document, [THING]);
+    let writes = 0;
+    let cut: string | undefined;
+    let crashing: Promise<void> | undefined;
+    const agent = newAgent({
+      beforeWrite: (path) => {
+        if (++writes !== cutAt) return;
+        cut = relative(stateDir, path);
+        crashing = agent.crash();
+        throw new Error('power cut');
+      },
+    });
+    await agent.start().catch(() => {});
+    await until(
+      async () => cut !== undefined || TERMINAL.includes(core.execution(THING, JOB)?.status ?? ''),
+      10_000,
+    );
+    await crashing;
+    await agent.whenIdle();
+    if (cut === undefined) return { cut, writes, agent };
+    const restarted = await startedAgent();
+    await finished(restarted);
+    return { cut, writes, agent: restarted };
+  }
+
+  /** The job's events as the cloud applies them: the first of each eventId, in arrival order. */
+  function appliedEvents() {
+    const seen = new Map<string, OtaEventV1>();
+    for (const event of core.otaEvents(THING)) {
+      const first = seen.get(event.eventId);
+      // A repeat is the same event: same seq and stage.
+      if (first) expect([event.seq, event.stage]).toEqual([first.seq, first.stage]);
+      else seen.set(event.eventId, event);
+    }
+    return [...seen.values()];
+  }
+
+  const collapse = (stages: string[]) => stages.filter((stage, i) => stage !== stages[i - 1]);
+
+  /** Cuts at write 1, 2, ... until an update runs through without reaching the cut. */
+  async function cutEverywhere(document: unknown, check: (cut: string) => Promise<void>) {
+    const cuts: string[] = [];
+    for (let cutAt = 1; ; cutAt++) {
+      const { cut } = await updateWithPowerCut(cutAt, document);
+      if (cut === undefined) break;
+      cuts.push(cut);
+      await check(cut);
+    }
+    return cuts;
+  }
+
+  it('loses no stage of a healthy update and ends on the new version, wherever the power goes', async () => {
+    const cuts = await cutEverywhere(jobDocument(), async (cut) => {
+      const events = appliedEvents();
+      const context = `power cut at ${cut}`;
+      // Every seq once, in order, none missing: no event was lost, none applied twice.
+      expect(
+        events.map((e) => e.seq),
+        context,
+      ).toEqual(events.map((_, i) => i));
+      expect(collapse(events.map((e) => e.stage)), context).toEqual([
+        'downloading',
+        'installing',
+        'rebooting',
+        'healthy',
+      ]);
+      expect(collapse(updates().map(([status, stage]) => `${status} ${stage}`)), context).toEqual([
+        'IN_PROGRESS downloading',
+        'IN_PROGRESS installing',
+        'IN_PROGRESS rebooting',
+        'SUCCEEDED healthy',
+      ]);
+      expect(core.execution(THING, JOB)?.status, context).toBe('SUCCEEDED');
+      expect(await bootState(), context).toEqual({ active: 'B', pending: null, trialBoots: 0 });
+      expect(core.reportedState(THING)?.firmwareVersion, context).toBe('2.0.0');
+      const outbox = JSON.parse(await readFile(join(stateDir, 'outbox.json'), 'utf8'));
+      expect(outbox, context).toEqual([]);
+    });
+
+    // Every kind of write an update makes was cut at least once (25 write points when written).
+    expect([...new Set(cuts)]).toEqual(
+      expect.arrayContaining([
+        'boot.json',
+        'slots/A/meta.json',
+        'slots/B/meta.json',
+        'slots/B/image.bin',
+        'job.json',
+        'outbox.json',
+        'finished-jobs.json',
+      ]),
+    );
+    expect(cuts.length).toBeGreaterThanOrEqual(20);
+  }, 120_000);
+
+  it('loses no refusal either: one failed event and REJECTED, wherever the power goes', async () => {
+    const document = jobDocument();
+    document.artifacts = [{ ...document.artifacts[0], hardwareType: 'jetson-nano' } as never];
+
+    const cuts = await cutEverywhere(document, async (cut) => {
+      const context = `power cut at ${cut}`;
+      expect(
+        appliedEvents().map((e) => [e.stage, e.seq]),
+        context,
+      ).toEqual([['failed', 0]]);
+      expect(updates(), context).toEqual([['REJECTED', 'failed']]);
+      expect(await bootState(), context).toEqual({ active: 'A', pending: null, trialBoots: 0 });
+    });
+
+    expect([...new Set(cuts)]).toEqual(expect.arrayContaining(['outbox.json', 'finished-jobs.json']));
+  }, 60_000);
 });
 
 describe('DeviceAgent OTA: store-and-forward', () => {
