@@ -87,10 +87,13 @@ const componentName = z
   .check(z.regex(COMPONENT_NAME, 'a component name: a-z, 0-9 and -, at most 32'));
 const handlerName = z.string().check(z.regex(HANDLER_NAME, 'a handler name: a-z, 0-9 and -, at most 32'));
 
-/** Handler settings: a few short strings (paths, unit names, URLs), never secrets. */
+/**
+ * Handler settings: a few short strings (paths, unit names, URLs), never secrets. A handler reads
+ * setting `health-url` as `EDGEOPS_CONFIG_HEALTH_URL` (docs/update-modules.md).
+ */
 export const ComponentSettings = z
   .record(
-    z.string().check(z.regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, 'a setting name: letters, digits and _')),
+    z.string().check(z.regex(/^[a-z][a-z0-9-]{0,63}$/, 'a setting name: a-z, 0-9 and -, at most 64')),
     z.string().check(z.maxLength(512)),
   )
   .check(z.refine((settings) => Object.keys(settings).length <= 16, { message: 'at most 16 settings' }));
