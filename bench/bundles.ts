@@ -46,11 +46,10 @@ function esbuildOptions(): BuildOptions {
     esbuildArgs,
     ...unknown
   } = EDGEOPS_BUNDLING;
-  const { '--alias': alias, ...unknownArgs } = esbuildArgs;
+  const { '--alias': aliases, ...unknownArgs } = esbuildArgs;
   const unmapped = [...Object.keys(unknown), ...Object.keys(unknownArgs)];
   if (unmapped.length > 0)
     throw new Error(`bench/bundles.ts does not map bundling options ${unmapped.join(', ')}`);
-  const [aliased, replacement] = alias.split('=') as [string, string];
   return {
     bundle: true,
     platform: 'node',
@@ -62,7 +61,7 @@ function esbuildOptions(): BuildOptions {
     external: [...externalModules],
     banner: { js: banner },
     mainFields: [...mainFields],
-    alias: { [aliased]: replacement },
+    alias: Object.fromEntries(aliases.map((alias) => alias.split('=') as [string, string])),
     metafile: true,
     logLevel: 'silent',
   };

@@ -120,7 +120,21 @@ async function model(deviceCount: number) {
   const release = {
     releaseId: 'rel-1.1.0',
     version: '1.1.0',
-    artifacts: [{ hardwareType: 'rpi4', bucket: 'b', key: 'artifacts/x', size: 1, sha256: 'a'.repeat(64) }],
+    components: {
+      rpi4: [
+        {
+          name: 'firmware',
+          handler: 'rootfs',
+          order: 0,
+          settings: {},
+          version: '1.1.0',
+          bucket: 'b',
+          key: 'artifacts/x',
+          size: 1,
+          sha256: 'a'.repeat(64),
+        },
+      ],
+    },
   };
   const releases: ReleaseCatalog = counted(
     { getRelease: async () => release, findByVersion: async () => undefined },

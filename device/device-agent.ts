@@ -13,13 +13,20 @@ import { BandwidthPolicySync, type ShadowSession } from './cloud/bandwidth-polic
 import { IotJobsClient } from './cloud/iot-jobs-client';
 import type { MqttConnection, MqttConnector } from './cloud/mqtt-connection';
 import { type BrokerAddress, type DeviceIdentity, MqttJsConnection } from './cloud/mqtt-js-connection';
+import { RequestTimeoutError } from './cloud/pending-requests';
 import { ShadowReporter } from './cloud/shadow-reporter';
 import type { LinkShaper } from './ota/artifact-download';
 import { checkMaxTrialBoots } from './ota/boot-slots';
 import type { DownloadLimits } from './ota/download-budget';
 import { type HealthCheck, imageMatchesMetadata } from './ota/health-check';
 import type { Delivery, OutboxEntry } from './ota/ota-outbox';
-import { type JobStep, type OtaSession, OtaUpdater, type RunningFirmware } from './ota/ota-updater';
+import {
+  type JobStep,
+  type OtaSession,
+  OtaUpdater,
+  type RunningFirmware,
+  type UpdateModulesSettings,
+} from './ota/ota-updater';
 import type { Slot } from './storage/device-state-dir';
 
 export type { BrokerAddress, DeviceIdentity } from './cloud/mqtt-js-connection';
@@ -65,6 +72,17 @@ export interface DeviceAgentOtaOptions {
   readonly onEvent?: (event: OtaEventV1) => void;
   /** @default Date.now */
   readonly clock?: () => number;
+  /**
+   * How a release component on the `rootfs` handler is installed: `slots`, the built-in A/B slot
+   * files in the state dir, or `update-module`, the `rootfs` handler (RAUC). @default 'slots'
+   */
+  readonly rootfs?: 'slots' | 'update-module';
+  /**
+   * Update modules, for release components other than the A/B slots (docs/update-modules.md):
+   * `handlersDir` (@default /usr/lib/edgeops/update-modules), `timeouts` (seconds per handler
+   * state), `env` (added to every handler's environment), `killGraceMs`.
+   */
+  readonly updateModules?: UpdateModulesSettings;
 }
 
 interface CommonOptions {
@@ -208,6 +226,8 @@ export class DeviceAgent {
           maxTrialBoots: ota.maxTrialBoots,
           link: ota.link,
           downloadLimits: ota.downloadLimits,
+          rootfs: ota.rootfs,
+          updateModules: ota.updateModules,
           trustRoot: ota.trustRoot,
           factoryImage: ota.factoryImage,
           bandwidth: () => this.#bandwidthNow(),
@@ -371,7 +391,12 @@ export class DeviceAgent {
     }
     this.#wantsNextJob = false;
     this.#startJobTask(session, async (ota) => {
-      const execution = await jobs.startNext();
+      const execution = await jobs.startNext().catch((error: unknown) => {
+        // Unanswered (lost, or a slow service): the execution may have started all the same, and
+        // then no notify-next comes for it again. Ask once more when this task ends.
+        if (error instanceof RequestTimeoutError) this.#wantsNextJob = true;
+        throw error;
+      });
       return execution ? updater.run(ota, execution) : 'idle';
     });
   }
@@ -385,12 +410,14 @@ export class DeviceAgent {
       running,
       signal: session.abort.signal,
       queued: () => this.#track(updater.outbox.flush()),
-      confirmed: () =>
+      confirmed: (version) => {
+        this.#firmwareVersion = version;
         this.#track(
           session.shadow
             .report({ firmwareVersion: this.#firmwareVersion })
             .catch((error) => this.#log(`shadow report after update: ${(error as Error).message}`)),
-        ),
+        );
+      },
     };
     const task = (async () => {
       let step: JobStep = 'idle';

@@ -66,7 +66,10 @@ export class BandwidthPolicies extends Construct {
   }
 }
 
-/** UpdateThingShadow on any thing (device ids are only known at run time), and the data endpoint's name. */
+/**
+ * UpdateThingShadow on any thing (device ids are only known at run time). The data endpoint needs
+ * no DescribeEndpoint: the functions use the region's `data-ats` one (aws-api/iot-data.ts).
+ */
 export function grantShadowUpdates(fn: EdgeOpsFunction, scoped: boolean): void {
   fn.addToRolePolicy(
     new PolicyStatement({
@@ -74,8 +77,6 @@ export function grantShadowUpdates(fn: EdgeOpsFunction, scoped: boolean): void {
       resources: [scoped ? `arn:${Aws.PARTITION}:iot:${Aws.REGION}:${Aws.ACCOUNT_ID}:thing/*` : '*'],
     }),
   );
-  // DescribeEndpoint has no resource-level permissions.
-  fn.addToRolePolicy(new PolicyStatement({ actions: ['iot:DescribeEndpoint'], resources: ['*'] }));
   if (scoped)
     Validations.of(fn).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:thing/*]',

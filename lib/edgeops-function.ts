@@ -44,9 +44,13 @@ export const EDGEOPS_BUNDLING = {
   mainFields: ['module', 'main'],
   // ESM bundles of CommonJS dependencies still call require(); give them one.
   banner: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-  // Credentials from the environment only, as Lambda provides them (see env-credentials.ts).
   esbuildArgs: {
-    '--alias': `@aws-sdk/credential-provider-node=${functionsDir}shared/clients/env-credentials.ts`,
+    '--alias': [
+      // Credentials from the environment only, as Lambda provides them (see env-credentials.ts).
+      `@aws-sdk/credential-provider-node=${functionsDir}shared/clients/env-credentials.ts`,
+      // No event-stream codec: no function sends or reads one (see no-event-streams.ts).
+      `@smithy/core/event-streams=${functionsDir}shared/clients/no-event-streams.ts`,
+    ],
   },
 } as const satisfies BundlingOptions;
 

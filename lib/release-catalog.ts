@@ -36,8 +36,9 @@ export interface ReleaseCatalogProps {
 /**
  * Artifacts and releases: operators upload an artifact through presigned URLs, the backend
  * measures it (SHA-256 and size, in an asynchronously invoked seal Lambda, since large files take
- * longer than an API request may), and a release pins ready artifacts, one per hardware type,
- * once per version. Each route has its own Lambda and role holding only what that route needs.
+ * longer than an API request may), and a release pins ready artifacts, per hardware type one
+ * or several components, once per version. Each route has its own Lambda and role holding only
+ * what that route needs.
  */
 export class ReleaseCatalog extends Construct {
   public readonly sealFunction: IFunction;

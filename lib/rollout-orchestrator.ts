@@ -38,8 +38,8 @@ import { TRUST_PREFIX } from './release-trust';
 
 /**
  * Errors a step may fail with that say nothing about the rollout: the function timed out, was
- * throttled or crashed, or an AWS service throttled or failed after the SDK's own retries; each
- * is worth another try.
+ * throttled or crashed, or an AWS service throttled or failed after the client's own retries
+ * (AwsApiError and SDK errors are named by the service's error code); each is worth another try.
  */
 const TRANSIENT_STEP_ERRORS = [
   'Lambda.TooManyRequestsException',
@@ -148,12 +148,20 @@ export class RolloutOrchestrator extends Construct {
     };
     const writeFleet = (grantee: IGrantable) =>
       fleet.grantItems(grantee, 'PutItem', 'UpdateItem', 'BatchWriteItem');
-    const startRollouts = (grantee: IGrantable) => {
+    // A started rollout's plan pieces: written by POST /rollouts (and a rollback), read by the steps.
+    const plans = artifactBucket.arnForObjects(`${PLAN_PREFIX}*`);
+    // A rollback targets the devices by id; other rollouts may name a thing group.
+    const startRollbacks = (grantee: IGrantable) => {
       readFleet(grantee);
       writeFleet(grantee);
-      grant(grantee, ['iot:ListThingsInThingGroup'], [iotArn('thinggroup/*')]);
+      grant(grantee, ['s3:PutObject'], [plans]);
       grant(grantee, ['states:StartExecution'], [stateMachineArn]);
     };
+    const startRollouts = (grantee: IGrantable) => {
+      startRollbacks(grantee);
+      grant(grantee, ['iot:ListThingsInThingGroup'], [iotArn('thinggroup/*')]);
+    };
+    const cancelJobs = (grantee: IGrantable) => grant(grantee, ['iot:CancelJob'], [iotArn('job/*')]);
     const runJobs = (grantee: IGrantable) => {
       grant(
         grantee,
@@ -161,22 +169,26 @@ export class RolloutOrchestrator extends Construct {
         [iotArn('thinggroup/*'), iotArn('thing/*')],
       );
       grant(grantee, ['iot:CreateJob'], [iotArn('job/*'), iotArn('thinggroup/*')]);
-      grant(grantee, ['iot:CancelJob'], [iotArn('job/*')]);
+      cancelJobs(grantee);
       grant(grantee, ['iam:PassRole'], [presignRole.roleArn]);
     };
 
-    // A started rollout's plan pieces: written by POST /rollouts (and a rollback), read by the steps.
-    const plans = artifactBucket.arnForObjects(`${PLAN_PREFIX}*`);
     const steps = fn('RolloutSteps', 'rollout-steps/steps.handler.ts');
-    startRollouts(steps);
+    readFleet(steps);
+    writeFleet(steps);
     runJobs(steps);
     grant(steps, ['s3:GetObject'], [plans]);
     // A task token, not an ARN, names what SendTaskSuccess resumes: it has no resource-level scope.
     grant(steps, ['states:SendTaskSuccess'], ['*']);
+    // The last step ends the waves and, under the rollback policy, starts a rollback.
+    const finish = fn('FinishRollout', 'rollout-steps/finish.handler.ts');
+    startRollbacks(finish);
+    cancelJobs(finish);
 
     this.stateMachine = this.#defineStateMachine(
       stateMachineName,
       steps,
+      finish,
       props.deltaBuilder,
       props.trustPublisher,
       props.pollInterval ?? Duration.seconds(30),
@@ -212,14 +224,18 @@ export class RolloutOrchestrator extends Construct {
     readFleet(read);
 
     const control = fn('ControlRollout', 'operator-api/rollouts/control-rollout.handler.ts');
-    startRollouts(control);
-    for (const f of [start, control]) grant(f, ['s3:PutObject'], [plans]);
-    runJobs(control);
+    readFleet(control);
+    writeFleet(control);
+    cancelJobs(control);
     grant(control, ['states:SendTaskSuccess'], ['*']);
     grant(control, ['states:StopExecution', 'states:DescribeExecution'], [executionsArn]);
+
+    const rollback = fn('RollbackRollout', 'operator-api/rollouts/rollback-rollout.handler.ts');
+    startRollbacks(rollback);
+
     // Whatever ends a wave (its gate, a halt, a failure, an abort) deletes the wave's thing group;
     // a cancel that raced the wave's end looks the job up before it calls the refusal harmless.
-    for (const f of [steps, control]) {
+    for (const f of [steps, finish, control]) {
       grant(f, ['iot:DeleteThingGroup'], [iotArn('thinggroup/*')]);
       grant(f, ['iot:DescribeJob'], [iotArn('job/*')]);
     }
@@ -235,7 +251,7 @@ export class RolloutOrchestrator extends Construct {
           'states:SendTaskSuccess is authorized by the task token and has no resource-level permissions.',
       });
     }
-    for (const f of [steps, preview, start, read, control]) {
+    for (const f of [steps, finish, preview, start, read, control, rollback]) {
       Validations.of(f).acknowledge(
         ...['thing/*', 'thinggroup/*', 'job/*'].map((r) => ({
           id: `AwsSolutions-IAM5[Resource::${nagIotArn(r)}]`,
@@ -248,7 +264,7 @@ export class RolloutOrchestrator extends Construct {
       );
     }
     const bucketArn = nagArn(this, artifactBucket.bucketArn);
-    for (const f of [steps, start, control]) {
+    for (const f of [steps, finish, start, rollback]) {
       Validations.of(f).acknowledge({
         id: `AwsSolutions-IAM5[Resource::${bucketArn}/${PLAN_PREFIX}*]`,
         reason:
@@ -275,14 +291,16 @@ export class RolloutOrchestrator extends Construct {
     api.addRoute('GET', 'rollouts', read);
     api.addRoute('GET', 'rollouts/{rolloutId}', read);
     api.addRoute('GET', 'rollouts/{rolloutId}/devices', read);
-    for (const action of ['pause', 'resume', 'approve', 'abort', 'rollback']) {
+    for (const action of ['pause', 'resume', 'approve', 'abort']) {
       api.addRoute('POST', `rollouts/{rolloutId}/${action}`, control);
     }
+    api.addRoute('POST', 'rollouts/{rolloutId}/rollback', rollback);
   }
 
   #defineStateMachine(
     name: string,
     steps: IFunction,
+    finishStep: IFunction,
     deltaBuilder: IFunction,
     trustPublisher: IFunction,
     pollInterval: Duration,
@@ -291,7 +309,7 @@ export class RolloutOrchestrator extends Construct {
     const waveIndex = JsonPath.numberAt('$.next.waveIndex');
 
     // Every task retries what is transient (Lambda's own service errors, with CDK's retry; the
-    // function timing out or being throttled; AWS throttling and 5xx that outlasted the SDK's
+    // function timing out or being throttled; AWS throttling and 5xx that outlasted the clients'
     // retries), with backoff. Every step is safe to run again. What still fails goes to
     // FailRollout, which marks the rollout failed with the error, lets go of its devices and ends
     // its waves' groupings; then the execution fails.
@@ -325,16 +343,16 @@ export class RolloutOrchestrator extends Construct {
       return task;
     };
 
-    const invoke = (id: string, payload: Record<string, unknown>, resultPath: string) =>
+    const invoke = (id: string, payload: Record<string, unknown>, resultPath: string, fn = steps) =>
       new LambdaInvoke(this, id, {
-        lambdaFunction: steps,
+        lambdaFunction: fn,
         payload: TaskInput.fromObject(payload),
         payloadResponseOnly: true,
         resultPath,
         retryOnServiceExceptions: true,
       });
-    const step = (id: string, payload: Record<string, unknown>, resultPath: string) =>
-      orFail(invoke(id, payload, resultPath));
+    const step = (id: string, payload: Record<string, unknown>, resultPath: string, fn = steps) =>
+      orFail(invoke(id, payload, resultPath, fn));
     const park = (id: string, kind: 'pause' | 'approval') =>
       orFail(
         new LambdaInvoke(this, id, {
@@ -373,7 +391,7 @@ export class RolloutOrchestrator extends Construct {
     const parkForResume = park('ParkForResume', 'pause');
     const parkForApproval = park('ParkForApproval', 'approval');
     const finish = (id: string, payload: Record<string, unknown>) =>
-      step(id, { step: 'finish', rolloutId, ...payload }, JsonPath.DISCARD).next(
+      step(id, { step: 'finish', rolloutId, ...payload }, JsonPath.DISCARD, finishStep).next(
         new Succeed(this, `${id}Done`),
       );
     const succeed = finish('FinishSucceeded', { outcome: 'succeeded' });
@@ -512,6 +530,10 @@ export class RolloutOrchestrator extends Construct {
       {
         id: `AwsSolutions-IAM5[Resource::${nagArn(this, steps.functionArn)}:*]`,
         reason: 'CDK grants invoking every version and alias of the step function; there is only $LATEST.',
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::${nagArn(this, finishStep.functionArn)}:*]`,
+        reason: 'CDK grants invoking every version and alias of the finish step; there is only $LATEST.',
       },
       {
         id: `AwsSolutions-IAM5[Resource::${nagArn(this, deltaBuilder.functionArn)}:*]`,

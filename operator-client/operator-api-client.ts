@@ -70,24 +70,50 @@ export interface CreatedArtifact {
   readonly upload: UploadInstructions;
 }
 
+export interface ReleasedArtifactView {
+  readonly artifactId: string;
+  readonly kind: ArtifactKind;
+  readonly version: string;
+  readonly name: string | null;
+  readonly size: number;
+  readonly sha256: string;
+}
+
+export interface DownloadLimitsView {
+  readonly minBytesPerSecond?: number;
+  readonly maxSeconds?: number;
+}
+
 export interface ReleaseView {
   readonly releaseId: string;
   readonly version: string;
   readonly notes: string | null;
   readonly createdAt: string;
-  readonly artifacts: Readonly<
+  /** Hardware type → its components in install order. */
+  readonly components: Readonly<
     Record<
       string,
-      {
-        readonly artifactId: string;
-        readonly kind: ArtifactKind;
-        readonly version: string;
-        readonly name: string | null;
-        readonly size: number;
-        readonly sha256: string;
-      }
+      readonly {
+        readonly name: string;
+        readonly handler: string;
+        readonly order: number;
+        readonly settings: Readonly<Record<string, string>>;
+        readonly artifact: ReleasedArtifactView;
+      }[]
     >
   >;
+  readonly downloadLimits: Readonly<Record<string, DownloadLimitsView>>;
+  /** Hardware type → its one artifact; only on a single-image release (one `firmware` component). */
+  readonly artifacts?: Readonly<Record<string, ReleasedArtifactView>>;
+}
+
+/** One component of a multi-component release, for `createRelease`; install order is list order. */
+export interface ReleaseComponentSpec {
+  readonly name: string;
+  readonly handler: string;
+  readonly settings?: Readonly<Record<string, string>>;
+  /** Artifact ids, at most one per hardware type. */
+  readonly artifacts: readonly string[];
 }
 
 export class ApiError extends Error {
@@ -351,11 +377,17 @@ export class OperatorApiClient {
     return parts;
   }
 
-  async createRelease(request: {
-    version: string;
-    artifacts: string[];
-    notes?: string;
-  }): Promise<ReleaseView> {
+  /** A single-image release (`artifacts`, one per hardware type) or one of `components`. */
+  async createRelease(
+    request:
+      | { version: string; artifacts: readonly string[]; notes?: string }
+      | {
+          version: string;
+          components: readonly ReleaseComponentSpec[];
+          downloadLimits?: Readonly<Record<string, DownloadLimitsView>>;
+          notes?: string;
+        },
+  ): Promise<ReleaseView> {
     return this.#expect<ReleaseView>(201, await this.request('POST', 'releases', request));
   }
 

@@ -98,6 +98,8 @@ export interface FleetSimulatorOptions {
    * policy's `onMetered` applies; `setMetered` changes it later. @default false
    */
   readonly metered?: boolean | ((deviceId: string) => boolean);
+  /** How long each device waits for the shadow or Jobs service to answer. @default the agent's (15 s) */
+  readonly requestTimeoutMs?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -282,6 +284,7 @@ export class FleetSimulator {
           ? this.options.metered(deviceId)
           : (this.options.metered ?? false),
       ...(this.options.log ? { log: this.options.log } : {}),
+      ...(this.options.requestTimeoutMs ? { requestTimeoutMs: this.options.requestTimeoutMs } : {}),
       ...(ota ? { ota: this.#otaOptions(device, ota, registration?.trustRoot) } : {}),
     };
     if (this.#stopped) return;

@@ -3,12 +3,19 @@
  * publishing (functions/use-cases/trust) with in-memory bookkeeping and local keys instead of KMS,
  * serving images, deltas and metadata from a local artifact server. Devices verify it exactly as
  * they verify the real one.
+ *
+ * Single-image releases (`addImage`, `addDelta`, `addRollback`, `jobDocument`: v2) and
+ * multi-component ones (`addComponent`, `addComponentDelta`, `jobDocumentV3`): each component its
+ * own target with signed component facts, as the backend signs them.
  */
 import { createHash } from 'node:crypto';
 import {
+  type ComponentFacts,
+  componentTargetPaths,
   deltaTargetPath,
   imageTargetPath,
   type JobDocumentV2Input,
+  type JobDocumentV3Input,
   rollbackTargetPath,
   type SignedTargetFacts,
 } from '../contract/ota';
@@ -131,6 +138,50 @@ export class LocalReleaseRepository {
     });
   }
 
+  /**
+   * Serves one component's image and signs it as `<releaseId>/<hardwareType>/<component>/image`
+   * with its component facts (name, handler, order, version, settings).
+   */
+  async addComponent(
+    release: { releaseId: string; version: string },
+    hardwareType: string,
+    component: Omit<ComponentFacts, 'settings'> & { settings?: ComponentFacts['settings'] },
+    bytes: Uint8Array,
+  ) {
+    const path = componentTargetPaths(component.name).image(release.releaseId, hardwareType);
+    return this.#add(path, bytes, {
+      ...release,
+      hardwareType,
+      kind: 'image',
+      component: { settings: {}, ...component },
+    });
+  }
+
+  /** Serves a component's delta from `base` and signs it as rebuilding `image`. */
+  async addComponentDelta(
+    release: { releaseId: string; version: string },
+    hardwareType: string,
+    component: Omit<ComponentFacts, 'settings'> & { settings?: ComponentFacts['settings'] },
+    patch: Uint8Array,
+    base: Uint8Array,
+    image: Uint8Array,
+  ) {
+    const path = componentTargetPaths(component.name).delta(release.releaseId, hardwareType, sha256(base));
+    return this.#add(path, patch, {
+      ...release,
+      hardwareType,
+      kind: 'delta',
+      base: { sha256: sha256(base), length: base.length },
+      image: { sha256: sha256(image), length: image.length },
+      component: { settings: {}, ...component },
+    });
+  }
+
+  /** Serves `bytes` and signs them at `path` with `facts` as given: for tests of what devices refuse. */
+  async signTarget(path: string, bytes: Uint8Array, facts: SignedTargetFacts) {
+    return this.#add(path, bytes, facts);
+  }
+
   /** Re-signs the online metadata (as the scheduled refresh does). */
   async refresh() {
     return this.#publish({ kind: 'refresh' });
@@ -164,6 +215,20 @@ export class LocalReleaseRepository {
   ): JobDocumentV2Input {
     return {
       schema: 'edgeops.ota.v2',
+      waveIndex: 0,
+      healthCheckSeconds: 1,
+      ...fields,
+      trust: { metadata: this.metadataUrls() },
+    };
+  }
+
+  /** A multi-component (v3) job document for `artifacts`, with this repository's metadata URLs. */
+  jobDocumentV3(
+    fields: Omit<JobDocumentV3Input, 'schema' | 'trust' | 'waveIndex' | 'healthCheckSeconds'> &
+      Partial<Pick<JobDocumentV3Input, 'waveIndex' | 'healthCheckSeconds'>>,
+  ): JobDocumentV3Input {
+    return {
+      schema: 'edgeops.ota.v3',
       waveIndex: 0,
       healthCheckSeconds: 1,
       ...fields,

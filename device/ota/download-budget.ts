@@ -10,10 +10,9 @@
  *   of one byte every 20 s is five orders of magnitude below it and ends at the deadline.
  * - `allowance` (600 s by default) pays for what does not scale with the length: connection set-up
  *   and latency, a few cut connections with their idle timeouts and retry pauses.
- * - Per hardware type (a satellite link, a LAN gateway) the job document will carry
- *   `DownloadLimits` (the v3 document's `artifacts[].download` has this shape); until then they
- *   come from the updater's options. `maxSeconds` is a ceiling on the deadline; to give a slow link
- *   more time, lower the floor.
+ * - Per hardware type (a satellite link, a LAN gateway) a v3 job document carries `DownloadLimits`
+ *   (`artifacts[].download`), over the updater's options field by field. `maxSeconds` is a ceiling
+ *   on the deadline; to give a slow link more time, lower the floor.
  *
  * Download time is what the device spends inside a transfer: requests, bodies and the pauses
  * between attempts. Waiting for a download window or an unmetered link, verifying TUF metadata,
@@ -33,8 +32,8 @@ export const DEFAULT_MIN_BYTES_PER_SECOND = 8 * 1024;
 export const DEFAULT_ALLOWANCE_SECONDS = 600;
 
 /**
- * What a hardware type may change (later from the job document). A value that is not a finite
- * positive number (zero or more for `allowanceSeconds`) is ignored: the default applies.
+ * What a hardware type may change (the device's options, a v3 job document). A value that is not
+ * a finite positive number (zero or more for `allowanceSeconds`) is ignored: the default applies.
  */
 export interface DownloadLimits {
   /** The slowest average rate a transfer may have. @default DEFAULT_MIN_BYTES_PER_SECOND */

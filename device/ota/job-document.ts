@@ -1,16 +1,37 @@
 /**
  * The job document, parsed at the edge: whatever the Jobs service hands over is checked against
- * `JobDocumentV2` before the device acts on it. It is only transport: what the device installs is
- * then verified against the signed TUF metadata (release-trust.ts). A refusal carries a reason the operator can read
- * in the job's statusDetails and in the `failed` event.
+ * `JobDocument` (v2 or v3; v1 and anything else are refused) before the device acts on it, and
+ * normalized into the components offered to this device's hardware type, in the order the
+ * document lists them:
+ *
+ * - v2 (a single-image release): one component, `firmware`, the image and its deltas;
+ * - v3 (a multi-component release): the `components` of the hardware type's entry, and the
+ *   entry's download limits.
+ *
+ * It is only transport: what each component is (handler, order, version, settings) and what the
+ * device installs is then verified against the signed TUF metadata (release-trust.ts). A refusal
+ * carries a reason the operator can read in the job's statusDetails and in the `failed` event.
  */
-import { JobDocumentV2 } from '../../contract/ota';
+import { type DownloadLimits, FIRMWARE_COMPONENT, JobDocument } from '../../contract/ota';
 
-/** The entry of the release built for this device's hardware type. */
-export type DeviceArtifact = JobDocumentV2['artifacts'][number];
+/** A component as the document offers it: which target to look up, where to fetch its bytes. */
+export interface ComponentOffer {
+  readonly name: string;
+  /** The TUF target path of the component's full image. */
+  readonly target: string;
+  readonly url: string;
+  readonly deltas: readonly { readonly baseSha256: string; readonly target: string; readonly url: string }[];
+}
 
 export type JobDocumentCheck =
-  | { readonly ok: true; readonly document: JobDocumentV2; readonly artifact: DeviceArtifact }
+  | {
+      readonly ok: true;
+      readonly document: JobDocument;
+      /** This device's components, in the document's order (v3: the install order it claims). */
+      readonly offers: readonly ComponentOffer[];
+      /** v3: the download limits of this device's hardware type, if the release sets them. */
+      readonly downloadLimits?: DownloadLimits | undefined;
+    }
   | { readonly ok: false; readonly reason: string; readonly rolloutId: string };
 
 export interface JobDocumentPolicy {
@@ -33,7 +54,7 @@ export function checkJobDocument(jobId: string, raw: unknown, policy: JobDocumen
     }
   }
   const rolloutId = rolloutIdOf(json, jobId);
-  const parsed = JobDocumentV2.safeParse(json);
+  const parsed = JobDocument.safeParse(json);
   if (!parsed.success) {
     const issues = parsed.error.issues
       .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`)
@@ -41,14 +62,12 @@ export function checkJobDocument(jobId: string, raw: unknown, policy: JobDocumen
     return { ok: false, reason: `invalid-job-document: ${issues}`, rolloutId };
   }
   const document = parsed.data;
-  const mine = document.artifacts.filter((a) => a.hardwareType === policy.hardwareType);
-  const artifact = mine[0];
-  if (!artifact)
+  const hardwareTypes = document.artifacts.map((a) => a.hardwareType);
+  const mine = hardwareTypes.filter((type) => type === policy.hardwareType);
+  if (mine.length === 0)
     return {
       ok: false,
-      reason: `hardware-type-mismatch: no artifact for ${policy.hardwareType} (job has ${document.artifacts
-        .map((a) => a.hardwareType)
-        .join(', ')})`,
+      reason: `hardware-type-mismatch: no artifact for ${policy.hardwareType} (job has ${hardwareTypes.join(', ')})`,
       rolloutId,
     };
   if (mine.length > 1)
@@ -57,14 +76,31 @@ export function checkJobDocument(jobId: string, raw: unknown, policy: JobDocumen
       reason: `invalid-job-document: artifacts: more than one for ${policy.hardwareType}`,
       rolloutId,
     };
+  const { offers, downloadLimits } = offersFor(document, policy.hardwareType);
   const urls = [
-    artifact.url,
-    ...artifact.deltas.map((d) => d.url),
+    ...offers.flatMap((offer) => [offer.url, ...offer.deltas.map((d) => d.url)]),
     ...Object.values(document.trust.metadata),
   ];
   if (!policy.allowPlainHttp && urls.some((url) => new URL(url).protocol !== 'https:'))
     return { ok: false, reason: 'invalid-job-document: https required for every URL', rolloutId };
-  return { ok: true, document, artifact };
+  return { ok: true, document, offers, ...(downloadLimits ? { downloadLimits } : {}) };
+}
+
+/** The components a (parsed) document offers `hardwareType`; none if it has no entry for it. */
+export function offersFor(
+  document: JobDocument,
+  hardwareType: string,
+): { offers: ComponentOffer[]; downloadLimits?: DownloadLimits | undefined } {
+  if (document.schema === 'edgeops.ota.v2') {
+    const entry = document.artifacts.find((a) => a.hardwareType === hardwareType);
+    if (!entry) return { offers: [] };
+    return {
+      offers: [{ name: FIRMWARE_COMPONENT, target: entry.target, url: entry.url, deltas: entry.deltas }],
+    };
+  }
+  const entry = document.artifacts.find((a) => a.hardwareType === hardwareType);
+  if (!entry) return { offers: [] };
+  return { offers: entry.components, downloadLimits: entry.download };
 }
 
 /**

@@ -2,18 +2,23 @@
  * Before a device downloads anything, it verifies the release with TUF (tuf-js): the root it was
  * given at registration (or a newer one chained from it), then timestamp → snapshot → targets,
  * each signed by the keys the root names, none expired, none older than what it saw before. Only
- * then does it read the signed facts of the target the job document points at, and it refuses:
+ * then does it read the signed facts of every target the job document names for its hardware
+ * type (one image for a v2 document; one per component for v3), and it refuses:
  *
  * - `signature-invalid`, `metadata-expired`, `metadata-rollback`, `metadata-too-long`,
  *   `metadata-unavailable`: the chain does not verify;
  * - `target-not-signed`: the job names a target the signed metadata does not list;
- * - `release-mismatch`: the signed target belongs to another release than the job names;
- * - `wrong-hardware-type`: the signed target is for another hardware type;
+ * - `release-mismatch`: a signed target belongs to another release than the job names, or is
+ *   not at the path the release's (or rollback's) target has;
+ * - `wrong-hardware-type`: a signed target is for another hardware type;
  * - `downgrade-refused`: an older version than the one running, without a rollback the operator
- *   signed for this very rollout (still valid).
+ *   signed for this very rollout (still valid);
+ * - `component-mismatch` (v3): a target without signed component facts, or signed as another
+ *   component than the job names; `component-order-mismatch` (v3): the job lists components in
+ *   another order than the signed install order.
  *
- * The job document is untrusted transport: it only says where files are. Hashes and lengths of
- * what the device installs come from here.
+ * The job document is untrusted transport: it only says where files are. Hashes, lengths, and
+ * what each component is (handler, order, version, settings) come from here.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -27,15 +32,20 @@ import {
   ExpiredMetadataError,
 } from 'tuf-js/dist/error.js';
 import {
+  componentTargetPaths,
   deltaTargetPath,
+  FIRMWARE_COMPONENT,
   imageTargetPath,
+  type JobDocument,
   type JobDocumentV2,
+  ROOTFS_HANDLER,
   rollbackTargetPath,
   SignedTargetFacts,
 } from '../../contract/ota';
 import { compareVersions } from '../../contract/version-order';
 import { localAwsHeaders } from './artifact-download';
 import { ioTimeoutMs } from './io-timeouts';
+import { type ComponentOffer, offersFor } from './job-document';
 
 /** A target as the verified targets metadata signs it, and where the job says to fetch it. */
 export interface SignedTarget {
@@ -50,20 +60,52 @@ export type ReleaseVerdict =
   | { readonly ok: true; readonly image: SignedTarget; readonly delta?: SignedTarget }
   | { readonly ok: false; readonly reason: string };
 
-export interface VerifyReleaseRequest {
+/** One component of a verified release: what the signed metadata says it is, and its targets. */
+export interface VerifiedComponent {
+  readonly name: string;
+  /** The handler that installs it (v2: `rootfs`, the device's own image). */
+  readonly handler: string;
+  /** Its place in the install order (v2: 0). */
+  readonly order: number;
+  /** Its own version (v2: the release's). */
+  readonly version: string;
+  /** What its handler reads (v2: none). */
+  readonly settings: Readonly<Record<string, string>>;
+  readonly image: SignedTarget;
+  /** A signed delta from the image the device keeps for this component, if the job offers one. */
+  readonly delta?: SignedTarget;
+}
+
+export type ComponentsVerdict =
+  | { readonly ok: true; readonly components: readonly VerifiedComponent[] }
+  | { readonly ok: false; readonly reason: string };
+
+interface TrustRequest {
   /** Holds `root.json` (the trusted root) and tuf-js's cache of the newest verified metadata. */
   readonly trustDir: string;
-  readonly document: JobDocumentV2;
   readonly hardwareType: string;
   readonly runningVersion: string;
-  /** SHA-256 of the image in the active slot, to pick a delta built from it. */
-  readonly activeImageSha256?: string;
   readonly now: Date;
   readonly log: (line: string) => void;
   /** How long one metadata file may take on a real device. @default METADATA_FETCH_TIMEOUT_MS */
   readonly metadataFetchTimeoutMs?: number;
   /** The device's time factor: below 1 (a simulated fleet) that timeout grows (`ioTimeoutMs`). @default 1 */
   readonly timeFactor?: number;
+}
+
+export interface VerifyReleaseRequest extends TrustRequest {
+  readonly document: JobDocumentV2;
+  /** SHA-256 of the image in the active slot, to pick a delta built from it. */
+  readonly activeImageSha256?: string;
+}
+
+export interface VerifyComponentsRequest extends TrustRequest {
+  readonly document: JobDocument;
+  /**
+   * SHA-256 of the image the device keeps of a component (for the A/B slots: the active slot's
+   * image), to pick a delta built from it; undefined: the component comes in full.
+   */
+  readonly baseImageSha256?: (component: { name: string; handler: string }) => string | undefined;
 }
 
 /** How long one metadata file may take to arrive, on a real device. */
@@ -75,10 +117,31 @@ export async function installTrustRoot(trustDir: string, root: unknown): Promise
   await writeFile(join(trustDir, 'root.json'), JSON.stringify(root));
 }
 
+/** A single-image (v2) release: its image and the delta from the active slot's image, if any. */
 export async function verifyRelease(request: VerifyReleaseRequest): Promise<ReleaseVerdict> {
+  const { activeImageSha256, ...rest } = request;
+  const verdict = await verifyComponents({
+    ...rest,
+    ...(activeImageSha256 ? { baseImageSha256: () => activeImageSha256 } : {}),
+  });
+  if (!verdict.ok) return verdict;
+  const [firmware] = verdict.components;
+  if (!firmware) return refuse(`hardware-type-mismatch: no artifact for ${request.hardwareType}`);
+  return firmware.delta
+    ? { ok: true, image: firmware.image, delta: firmware.delta }
+    : { ok: true, image: firmware.image };
+}
+
+/**
+ * Every component the document offers this device's hardware type, each checked against its
+ * signed facts as a single image always was (kind, hardware type, release, path, downgrade), and
+ * for v3 also against its signed component facts (name, order). In the document's order, which
+ * for v3 is then the signed install order.
+ */
+export async function verifyComponents(request: VerifyComponentsRequest): Promise<ComponentsVerdict> {
   const { document, hardwareType } = request;
-  const entry = document.artifacts.find((a) => a.hardwareType === hardwareType);
-  if (!entry) return refuse(`hardware-type-mismatch: no artifact for ${hardwareType}`);
+  const { offers } = offersFor(document, hardwareType);
+  if (offers.length === 0) return refuse(`hardware-type-mismatch: no artifact for ${hardwareType}`);
 
   let updater: Updater;
   const fetcher = new JobDocumentFetcher(
@@ -97,43 +160,100 @@ export async function verifyRelease(request: VerifyReleaseRequest): Promise<Rele
     return refuse(chainFailure(unwrapFetchFailure(error, fetcher.lastFailure)));
   }
 
-  const image = await signedTarget(updater, entry.target, entry.url);
-  if (!image.ok) return image;
-  const facts = image.target.facts;
-  if (facts.kind !== 'image')
-    return refuse(`target-not-signed: ${entry.target} is a ${facts.kind}, not an image`);
-  if (facts.hardwareType !== hardwareType)
-    return refuse(
-      `wrong-hardware-type: ${entry.target} is signed for ${facts.hardwareType}, this device is ${hardwareType}`,
-    );
-  if (facts.releaseId !== document.release.releaseId || facts.version !== document.release.version)
-    return refuse(
-      `release-mismatch: the job names ${document.release.releaseId} (${document.release.version}), ` +
-        `the signed target ${entry.target} is ${facts.releaseId} (${facts.version})`,
-    );
-  const rollback = rollbackAllowed(document, facts, entry.target, request.now);
-  if (document.operation === 'rollback' && !rollback.ok) return refuse(rollback.reason);
-  const expectedPath =
-    document.operation === 'rollback'
-      ? rollbackTargetPath(document.rolloutId, hardwareType)
-      : imageTargetPath(facts.releaseId, hardwareType);
-  if (entry.target !== expectedPath)
-    return refuse(
-      `release-mismatch: ${document.operation} of ${facts.releaseId} must use target ${expectedPath}`,
-    );
-  if (compareVersions(facts.version, request.runningVersion) < 0 && !rollback.ok)
-    return refuse(`downgrade-refused: ${facts.version} is older than the running ${request.runningVersion}`);
-
-  const delta = await usableDelta(updater, request, entry, image.target);
-  return delta ? { ok: true, image: image.target, delta } : { ok: true, image: image.target };
+  const components: VerifiedComponent[] = [];
+  for (const offer of offers) {
+    const verified = await verifyComponent(updater, request, offer);
+    if (!verified.ok) return verified;
+    const previous = components.at(-1);
+    if (previous && verified.component.order <= previous.order)
+      return refuse(
+        `component-order-mismatch: the job lists ${previous.name} before ${offer.name}, ` +
+          `signed install order ${previous.order} and ${verified.component.order}`,
+      );
+    components.push(verified.component);
+  }
+  return { ok: true, components };
 }
 
 const METADATA_BASE = 'https://metadata.edgeops.invalid/tuf';
 
 const refuse = (reason: string) => ({ ok: false as const, reason: reason.slice(0, 256) });
 
+/** The target paths a component's image, delta and rollback must have: v2 paths, or v3's per component. */
+function pathsOf(document: JobDocument, component: string) {
+  return document.schema === 'edgeops.ota.v2'
+    ? { image: imageTargetPath, delta: deltaTargetPath, rollback: rollbackTargetPath }
+    : componentTargetPaths(component);
+}
+
+async function verifyComponent(
+  updater: Updater,
+  request: VerifyComponentsRequest,
+  offer: ComponentOffer,
+): Promise<{ ok: true; component: VerifiedComponent } | { ok: false; reason: string }> {
+  const { document, hardwareType } = request;
+  const image = await signedTarget(updater, offer.target, offer.url);
+  if (!image.ok) return image;
+  const facts = image.target.facts;
+  if (facts.kind !== 'image')
+    return refuse(`target-not-signed: ${offer.target} is a ${facts.kind}, not an image`);
+  if (facts.hardwareType !== hardwareType)
+    return refuse(
+      `wrong-hardware-type: ${offer.target} is signed for ${facts.hardwareType}, this device is ${hardwareType}`,
+    );
+  if (facts.releaseId !== document.release.releaseId || facts.version !== document.release.version)
+    return refuse(
+      `release-mismatch: the job names ${document.release.releaseId} (${document.release.version}), ` +
+        `the signed target ${offer.target} is ${facts.releaseId} (${facts.version})`,
+    );
+  const rollback = rollbackAllowed(document, facts, offer.target, request.now);
+  if (document.operation === 'rollback' && !rollback.ok) return refuse(rollback.reason);
+  const paths = pathsOf(document, offer.name);
+  const expectedPath =
+    document.operation === 'rollback'
+      ? paths.rollback(document.rolloutId, hardwareType)
+      : paths.image(facts.releaseId, hardwareType);
+  if (offer.target !== expectedPath)
+    return refuse(
+      `release-mismatch: ${document.operation} of ${facts.releaseId} must use target ${expectedPath}`,
+    );
+  if (compareVersions(facts.version, request.runningVersion) < 0 && !rollback.ok)
+    return refuse(`downgrade-refused: ${facts.version} is older than the running ${request.runningVersion}`);
+
+  let described: Omit<VerifiedComponent, 'image' | 'delta'>;
+  if (document.schema === 'edgeops.ota.v2') {
+    described = {
+      name: FIRMWARE_COMPONENT,
+      handler: ROOTFS_HANDLER,
+      order: 0,
+      version: facts.version,
+      settings: {},
+    };
+  } else {
+    const signed = facts.component;
+    if (!signed) return refuse(`component-mismatch: ${offer.target} has no signed component facts`);
+    if (signed.name !== offer.name)
+      return refuse(
+        `component-mismatch: ${offer.target} is signed as component ${signed.name}, the job names ${offer.name}`,
+      );
+    described = {
+      name: signed.name,
+      handler: signed.handler,
+      order: signed.order,
+      version: signed.version,
+      settings: signed.settings,
+    };
+  }
+  const base = request.baseImageSha256?.({ name: described.name, handler: described.handler });
+  const delta = await usableDelta(updater, request, offer, paths, image.target, base);
+  return {
+    ok: true,
+    component: { ...described, image: image.target, ...(delta ? { delta } : {}) },
+  };
+}
+
 function rollbackAllowed(
-  document: JobDocumentV2,
+  document: JobDocument,
   facts: SignedTargetFacts,
   path: string,
   now: Date,
@@ -161,17 +281,18 @@ async function signedTarget(
   return { ok: true, target: { path, url, length: info.length, sha256, facts: facts.data } };
 }
 
-/** The delta built from the active slot's image, if the job offers one and it is signed as such. */
+/** The delta built from `base` (the image the device keeps), if the job offers one and it is signed as such. */
 async function usableDelta(
   updater: Updater,
-  request: VerifyReleaseRequest,
-  entry: JobDocumentV2['artifacts'][number],
+  request: VerifyComponentsRequest,
+  offer: ComponentOffer,
+  paths: ReturnType<typeof pathsOf>,
   image: SignedTarget,
+  base: string | undefined,
 ): Promise<SignedTarget | undefined> {
-  const base = request.activeImageSha256;
-  const offered = base ? entry.deltas.find((d) => d.baseSha256 === base) : undefined;
+  const offered = base ? offer.deltas.find((d) => d.baseSha256 === base) : undefined;
   if (!base || !offered) return undefined;
-  const expected = deltaTargetPath(image.facts.releaseId, request.hardwareType, base);
+  const expected = paths.delta(image.facts.releaseId, request.hardwareType, base);
   const delta = await signedTarget(updater, offered.target, offered.url);
   const facts = delta.ok ? delta.target.facts : undefined;
   if (

@@ -9,6 +9,8 @@
  * job.json                 the OTA job in progress, its stage, next seq, last stage event, outcome
  * finished-jobs.json       the last jobs finished, to answer a repeated job with its result
  * outbox.json              OTA events and job updates not yet delivered (store-and-forward)
+ * installed-components.json  what runs, per component: version, SHA-256, handler, release
+ * update-modules/          the update modules' work dirs and per-component handler state
  * ```
  */
 import { join } from 'node:path';
@@ -46,6 +48,13 @@ export class DeviceStateDir {
   }
   get outboxFile() {
     return join(this.root, 'outbox.json');
+  }
+  get installedComponentsFile() {
+    return join(this.root, 'installed-components.json');
+  }
+  /** `UpdateModules`' own dir: `work/<component>/`, `components/<component>/`. */
+  get updateModulesDir() {
+    return join(this.root, 'update-modules');
   }
   /** The TUF root this device trusts and tuf-js's cache of verified metadata. */
   get trustDir() {

@@ -1,13 +1,18 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { FIRMWARE_COMPONENT } from '../../contract/ota';
 import type { Delta } from '../domain/delta';
 import type { DeltaStore } from '../ports/delta-store';
 import { queryPartition } from './dynamodb-query';
 
 /**
  * DeltaStore on the fleet table: one item per delta in its release's partition, pk
- * `RELEASE#<releaseId>`, sk `DELTA#<hardwareType>#<baseSha256>`, so a release's deltas are one
- * Query beside the release item (sk `RELEASE`). Create-only, like releases.
+ * `RELEASE#<releaseId>`, sk `DELTA#<hardwareType>#<component>#<baseSha256>`, so a release's deltas
+ * are one Query beside the release item (sk `RELEASE`). Create-only, like releases.
+ *
+ * Deltas recorded before multi-component releases have sk `DELTA#<hardwareType>#<baseSha256>` and
+ * no `component`: they read as deltas of the `firmware` component, the only one their releases
+ * have, and `getDelta` of a `firmware` delta finds them too.
  */
 export class DynamoDbDeltaStore implements DeltaStore {
   constructor(
@@ -21,7 +26,7 @@ export class DynamoDbDeltaStore implements DeltaStore {
         new PutCommand({
           TableName: this.tableName,
           Item: {
-            ...deltaItemKey(delta.releaseId, delta.hardwareType, delta.baseSha256),
+            ...deltaItemKey(delta.releaseId, delta.hardwareType, delta.component, delta.baseSha256),
             entity: 'delta',
             ...delta,
           },
@@ -35,29 +40,40 @@ export class DynamoDbDeltaStore implements DeltaStore {
     }
   }
 
-  async getDelta(releaseId: string, hardwareType: string, baseSha256: string): Promise<Delta | undefined> {
-    const { Item } = await this.client.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: deltaItemKey(releaseId, hardwareType, baseSha256),
-        ConsistentRead: true,
-      }),
-    );
-    return Item ? withoutKeys(Item) : undefined;
+  async getDelta(
+    releaseId: string,
+    hardwareType: string,
+    component: string,
+    baseSha256: string,
+  ): Promise<Delta | undefined> {
+    const keys = [deltaItemKey(releaseId, hardwareType, component, baseSha256)];
+    if (component === FIRMWARE_COMPONENT) keys.push(legacyDeltaItemKey(releaseId, hardwareType, baseSha256));
+    for (const Key of keys) {
+      const { Item } = await this.client.send(
+        new GetCommand({ TableName: this.tableName, Key, ConsistentRead: true }),
+      );
+      if (Item) return deltaOf(Item);
+    }
+    return undefined;
   }
 
   async listDeltas(releaseId: string): Promise<Delta[]> {
     const items = await queryPartition(this.client, this.tableName, `RELEASE#${releaseId}`, 'DELTA#');
-    return items.map(withoutKeys);
+    return items.map(deltaOf);
   }
 }
 
-const deltaItemKey = (releaseId: string, hardwareType: string, baseSha256: string) => ({
+const deltaItemKey = (releaseId: string, hardwareType: string, component: string, baseSha256: string) => ({
+  pk: `RELEASE#${releaseId}`,
+  sk: `DELTA#${hardwareType}#${component}#${baseSha256}`,
+});
+
+const legacyDeltaItemKey = (releaseId: string, hardwareType: string, baseSha256: string) => ({
   pk: `RELEASE#${releaseId}`,
   sk: `DELTA#${hardwareType}#${baseSha256}`,
 });
 
-function withoutKeys(item: Record<string, unknown>): Delta {
+function deltaOf(item: Record<string, unknown>): Delta {
   const { pk: _pk, sk: _sk, entity: _entity, ...rest } = item;
-  return rest as unknown as Delta;
+  return { component: FIRMWARE_COMPONENT, ...rest } as unknown as Delta;
 }

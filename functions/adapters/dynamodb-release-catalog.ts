@@ -1,14 +1,11 @@
 import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { ReleaseCatalog, ReleaseForRollout } from '../ports/release-catalog';
+import { releaseFromItem } from './dynamodb-release-item';
 
-interface StoredReleasedArtifact {
-  readonly s3Key: string;
-  readonly s3VersionId?: string;
-  readonly sha256: string;
-  readonly size: number;
-}
-
-/** Reads releases (pk `RELEASE#<id>`, sk `RELEASE`) as rollouts need them. */
+/**
+ * Reads releases (pk `RELEASE#<id>`, sk `RELEASE`) as rollouts need them; releases stored before
+ * multi-component releases read as one `firmware` component (dynamodb-release-item.ts).
+ */
 export class DynamoDbReleaseCatalog implements ReleaseCatalog {
   constructor(
     private readonly client: DynamoDBDocumentClient,
@@ -21,18 +18,28 @@ export class DynamoDbReleaseCatalog implements ReleaseCatalog {
       new GetCommand({ TableName: this.tableName, Key: { pk: `RELEASE#${releaseId}`, sk: 'RELEASE' } }),
     );
     if (!Item) return undefined;
-    const artifacts = Object.entries((Item.artifacts ?? {}) as Record<string, StoredReleasedArtifact>);
+    const release = releaseFromItem(Item);
     return {
-      releaseId: String(Item.releaseId),
-      version: String(Item.version),
-      artifacts: artifacts.map(([hardwareType, a]) => ({
-        hardwareType,
-        bucket: this.artifactBucket,
-        key: a.s3Key,
-        ...(a.s3VersionId === undefined ? {} : { versionId: a.s3VersionId }),
-        size: a.size,
-        sha256: a.sha256,
-      })),
+      releaseId: release.releaseId,
+      version: release.version,
+      components: Object.fromEntries(
+        Object.entries(release.components).map(([hardwareType, components]) => [
+          hardwareType,
+          components.map(({ name, handler, order, settings, artifact }) => ({
+            name,
+            handler,
+            order,
+            settings,
+            version: artifact.version,
+            bucket: this.artifactBucket,
+            key: artifact.s3Key,
+            ...(artifact.s3VersionId === undefined ? {} : { versionId: artifact.s3VersionId }),
+            size: artifact.size,
+            sha256: artifact.sha256,
+          })),
+        ]),
+      ),
+      ...(release.downloadLimits === undefined ? {} : { downloadLimits: release.downloadLimits }),
     };
   }
 

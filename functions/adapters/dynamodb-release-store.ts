@@ -11,6 +11,7 @@ import type { Artifact, ArtifactDigest } from '../domain/artifact';
 import { ReleaseAlreadyExistsError } from '../domain/errors';
 import type { Release } from '../domain/release';
 import type { ListReleasesQuery, ReleasePage, ReleaseStore } from '../ports/release-store';
+import { releaseFromItem, releaseItem } from './dynamodb-release-item';
 import { decodeCursor, encodeCursor } from './page-cursor';
 
 type Key = Record<string, string>;
@@ -103,7 +104,7 @@ export class DynamoDbReleaseStore implements ReleaseStore {
   }
 
   async createRelease(release: Release): Promise<void> {
-    const item = { entity: 'release', ...release };
+    const item = { entity: 'release', ...releaseItem(release) };
     try {
       await this.client.send(
         new TransactWriteCommand({
@@ -138,7 +139,7 @@ export class DynamoDbReleaseStore implements ReleaseStore {
     const { Item } = await this.client.send(
       new GetCommand({ TableName: this.tableName, Key: releaseKey(releaseId), ConsistentRead: true }),
     );
-    return Item ? (withoutKeys(Item) as unknown as Release) : undefined;
+    return Item ? releaseFromItem(Item) : undefined;
   }
 
   async listReleases(query: ListReleasesQuery): Promise<ReleasePage> {
@@ -153,7 +154,7 @@ export class DynamoDbReleaseStore implements ReleaseStore {
           query.cursor === undefined ? undefined : decodeCursor<Key>(query.cursor, isListingCursor),
       }),
     );
-    const items = (Items ?? []).map((item) => withoutKeys(item) as unknown as Release);
+    const items = (Items ?? []).map(releaseFromItem);
     return LastEvaluatedKey === undefined
       ? { items }
       : { items, nextCursor: encodeCursor(LastEvaluatedKey as Key) };

@@ -1,9 +1,4 @@
 import {
-  type IoTClient,
-  ListThingsInThingGroupCommand,
-  ResourceNotFoundException,
-} from '@aws-sdk/client-iot';
-import {
   BatchGetCommand,
   type DynamoDBDocumentClient,
   QueryCommand,
@@ -12,6 +7,8 @@ import {
 import { ValidationError } from '../domain/errors';
 import type { RolloutTarget } from '../domain/rollout';
 import type { TargetDevice, TargetResolver } from '../ports/target-resolver';
+import { isAwsApiError } from '../shared/aws-api/aws-service';
+import type { IotApi } from '../shared/aws-api/iot';
 import { BY_SITE_INDEX } from './dynamodb-fleet-store';
 
 const PROJECTION = 'deviceId, hardwareType, site, #region, firmwareVersion, #status';
@@ -24,7 +21,7 @@ export class FleetTargetResolver implements TargetResolver {
   constructor(
     private readonly dynamo: DynamoDBDocumentClient,
     private readonly tableName: string,
-    private readonly iot: IoTClient,
+    private readonly iot: IotApi,
   ) {}
 
   async resolve(target: RolloutTarget): Promise<TargetDevice[]> {
@@ -106,11 +103,9 @@ export class FleetTargetResolver implements TargetResolver {
     let nextToken: string | undefined;
     do {
       const page = await this.iot
-        .send(
-          new ListThingsInThingGroupCommand({ thingGroupName, recursive: true, maxResults: 250, nextToken }),
-        )
+        .listThingsInThingGroup({ thingGroupName, recursive: true, maxResults: 250, nextToken })
         .catch((error: unknown) => {
-          if (!(error instanceof ResourceNotFoundException)) throw error;
+          if (!isAwsApiError(error, 'ResourceNotFoundException')) throw error;
           throw new ValidationError(`Unknown thing group '${thingGroupName}'`, [
             { field: 'target.thingGroup', message: 'no such thing group' },
           ]);

@@ -6,14 +6,14 @@ export class InMemoryDeltaStore implements DeltaStore {
   readonly #deltas = new Map<string, Delta>();
 
   async putDelta(delta: Delta): Promise<boolean> {
-    const id = idOf(delta.releaseId, delta.hardwareType, delta.baseSha256);
+    const id = idOf(delta.releaseId, delta.hardwareType, delta.component, delta.baseSha256);
     if (this.#deltas.has(id)) return false;
     this.#deltas.set(id, delta);
     return true;
   }
 
-  async getDelta(releaseId: string, hardwareType: string, baseSha256: string) {
-    return this.#deltas.get(idOf(releaseId, hardwareType, baseSha256));
+  async getDelta(releaseId: string, hardwareType: string, component: string, baseSha256: string) {
+    return this.#deltas.get(idOf(releaseId, hardwareType, component, baseSha256));
   }
 
   async listDeltas(releaseId: string) {
@@ -21,5 +21,5 @@ export class InMemoryDeltaStore implements DeltaStore {
   }
 }
 
-const idOf = (releaseId: string, hardwareType: string, baseSha256: string) =>
-  `${releaseId}#${hardwareType}#${baseSha256}`;
+const idOf = (releaseId: string, hardwareType: string, component: string, baseSha256: string) =>
+  JSON.stringify([releaseId, hardwareType, component, baseSha256]);

@@ -1,4 +1,4 @@
-import type { JobDocumentV2 } from '../../contract/ota';
+import type { JobDocument } from '../../contract/ota';
 import type { JobExecutionStatus } from '../domain/rollout';
 import type { JobDispatcher } from '../ports/job-dispatcher';
 
@@ -12,7 +12,7 @@ export class ThingGroupLimitError extends Error {
 
 interface Job {
   readonly deviceIds: readonly string[];
-  readonly document: JobDocumentV2;
+  readonly document: JobDocument;
   status: 'IN_PROGRESS' | 'CANCELED' | 'COMPLETED';
   readonly executions: Map<string, JobExecutionStatus>;
 }
@@ -49,7 +49,7 @@ export class InMemoryJobDispatcher implements JobDispatcher {
     for (const deviceId of deviceIds) this.addThingToGroup(deviceId, waveGroupName(jobId));
   }
 
-  async startJob(jobId: string, document: JobDocumentV2): Promise<void> {
+  async startJob(jobId: string, document: JobDocument): Promise<void> {
     if (this.jobs.has(jobId)) return;
     const deviceIds = [...(this.#groups.get(waveGroupName(jobId)) ?? [])];
     this.jobs.set(jobId, {

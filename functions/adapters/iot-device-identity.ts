@@ -1,19 +1,7 @@
-import {
-  AttachPolicyCommand,
-  AttachThingPrincipalCommand,
-  CreateKeysAndCertificateCommand,
-  CreateThingCommand,
-  DeleteCertificateCommand,
-  DeleteThingCommand,
-  DescribeEndpointCommand,
-  DetachPolicyCommand,
-  DetachThingPrincipalCommand,
-  type IoTClient,
-  ResourceNotFoundException,
-  UpdateCertificateCommand,
-} from '@aws-sdk/client-iot';
 import type { DeviceProfile } from '../domain/device';
 import type { DeviceCredentials, DeviceIdentityProvider } from '../ports/device-identity';
+import { isAwsApiError } from '../shared/aws-api/aws-service';
+import type { IotApi } from '../shared/aws-api/iot';
 
 /**
  * DeviceIdentityProvider on AWS IoT Core: one thing per device, one certificate made by AWS IoT
@@ -24,19 +12,17 @@ export class IotDeviceIdentityProvider implements DeviceIdentityProvider {
   #endpoint: Promise<string> | undefined;
 
   constructor(
-    private readonly iot: IoTClient,
+    private readonly iot: IotApi,
     private readonly devicePolicyName: string,
   ) {}
 
   async provision(profile: DeviceProfile): Promise<DeviceCredentials> {
     const { deviceId, hardwareType, site, region } = profile;
-    await this.iot.send(
-      new CreateThingCommand({
-        thingName: deviceId,
-        attributePayload: { attributes: { hardwareType, site, region } },
-      }),
-    );
-    const cert = await this.iot.send(new CreateKeysAndCertificateCommand({ setAsActive: true }));
+    await this.iot.createThing({
+      thingName: deviceId,
+      attributePayload: { attributes: { hardwareType, site, region } },
+    });
+    const cert = await this.iot.createKeysAndCertificate({ setAsActive: true });
     if (!cert.certificateArn || !cert.certificateId || !cert.certificatePem || !cert.keyPair?.PrivateKey) {
       throw new Error('AWS IoT returned an incomplete certificate');
     }
@@ -48,12 +34,8 @@ export class IotDeviceIdentityProvider implements DeviceIdentityProvider {
       publicKey: cert.keyPair.PublicKey ?? '',
     };
     try {
-      await this.iot.send(
-        new AttachPolicyCommand({ policyName: this.devicePolicyName, target: cert.certificateArn }),
-      );
-      await this.iot.send(
-        new AttachThingPrincipalCommand({ thingName: deviceId, principal: cert.certificateArn }),
-      );
+      await this.iot.attachPolicy({ policyName: this.devicePolicyName, target: cert.certificateArn });
+      await this.iot.attachThingPrincipal({ thingName: deviceId, principal: cert.certificateArn });
     } catch (error) {
       await this.deprovision(deviceId, credentials);
       throw error;
@@ -68,24 +50,20 @@ export class IotDeviceIdentityProvider implements DeviceIdentityProvider {
     if (certificate) {
       const { certificateId, certificateArn } = certificate;
       await ignoreNotFound(() =>
-        this.iot.send(new DetachThingPrincipalCommand({ thingName: deviceId, principal: certificateArn })),
+        this.iot.detachThingPrincipal({ thingName: deviceId, principal: certificateArn }),
       );
       await ignoreNotFound(() =>
-        this.iot.send(new DetachPolicyCommand({ policyName: this.devicePolicyName, target: certificateArn })),
+        this.iot.detachPolicy({ policyName: this.devicePolicyName, target: certificateArn }),
       );
-      await ignoreNotFound(() =>
-        this.iot.send(new UpdateCertificateCommand({ certificateId, newStatus: 'INACTIVE' })),
-      );
-      await ignoreNotFound(() =>
-        this.iot.send(new DeleteCertificateCommand({ certificateId, forceDelete: true })),
-      );
+      await ignoreNotFound(() => this.iot.updateCertificate({ certificateId, newStatus: 'INACTIVE' }));
+      await ignoreNotFound(() => this.iot.deleteCertificate({ certificateId, forceDelete: true }));
     }
-    await ignoreNotFound(() => this.iot.send(new DeleteThingCommand({ thingName: deviceId })));
+    await ignoreNotFound(() => this.iot.deleteThing({ thingName: deviceId }));
   }
 
   endpoint(): Promise<string> {
     this.#endpoint ??= this.iot
-      .send(new DescribeEndpointCommand({ endpointType: 'iot:Data-ATS' }))
+      .describeEndpoint({ endpointType: 'iot:Data-ATS' })
       .then(({ endpointAddress }) => {
         if (!endpointAddress) throw new Error('AWS IoT returned no data endpoint');
         return endpointAddress;
@@ -98,7 +76,7 @@ async function ignoreNotFound<T>(call: () => Promise<T>): Promise<T | undefined>
   try {
     return await call();
   } catch (error) {
-    if (error instanceof ResourceNotFoundException) return undefined;
+    if (isAwsApiError(error, 'ResourceNotFoundException')) return undefined;
     throw error;
   }
 }

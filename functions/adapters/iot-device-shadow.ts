@@ -1,4 +1,3 @@
-import { type IoTDataPlaneClient, UpdateThingShadowCommand } from '@aws-sdk/client-iot-data-plane';
 import {
   type BandwidthPolicy,
   bandwidthPolicyShadowValue,
@@ -6,6 +5,7 @@ import {
   SHADOW_NAMESPACE,
 } from '../../contract/bandwidth-policy';
 import type { DeviceShadow } from '../ports/device-shadow';
+import type { IotDataApi } from '../shared/aws-api/iot-data';
 
 /**
  * DeviceShadow on the AWS IoT data plane: one UpdateThingShadow of the device's classic shadow
@@ -13,8 +13,7 @@ import type { DeviceShadow } from '../ports/device-shadow';
  * when it next asks with `…/shadow/get`).
  */
 export class IotDeviceShadow implements DeviceShadow {
-  /** @param client resolved lazily: finding the data endpoint may take an API call. */
-  constructor(private readonly client: () => Promise<IoTDataPlaneClient>) {}
+  constructor(private readonly iotData: IotDataApi) {}
 
   async setDesiredBandwidthPolicy(deviceId: string, policy: BandwidthPolicy | undefined): Promise<void> {
     const document = {
@@ -24,11 +23,6 @@ export class IotDeviceShadow implements DeviceShadow {
         },
       },
     };
-    await (await this.client()).send(
-      new UpdateThingShadowCommand({
-        thingName: deviceId,
-        payload: new TextEncoder().encode(JSON.stringify(document)),
-      }),
-    );
+    await this.iotData.updateThingShadow({ thingName: deviceId, document });
   }
 }

@@ -1,26 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  AddThingToThingGroupCommand,
-  CancelJobCommand,
-  ConflictException,
-  CreateJobCommand,
-  CreateThingGroupCommand,
-  DeleteThingGroupCommand,
-  DescribeJobCommand,
-  InvalidRequestException,
-  InvalidStateTransitionException,
-  type IoTClient,
-  ResourceAlreadyExistsException,
-  ResourceNotFoundException,
-} from '@aws-sdk/client-iot';
-import type { JobDocumentV2 } from '../../contract/ota';
+import type { JobDocument } from '../../contract/ota';
 import type { JobDispatcher } from '../ports/job-dispatcher';
+import { isAwsApiError } from '../shared/aws-api/aws-service';
+import type { IotApi } from '../shared/aws-api/iot';
 
 /**
  * AddThingToThingGroup calls in flight at once, and per second, while a wave's devices join its
  * group. AWS IoT allows 100 per second per account (docs/architecture.md, quotas); one rollout
- * dispatches one page at a time, so this keeps a dispatching rollout at 80 % of it. The SDK backs
- * off and retries if other callers push the account over.
+ * dispatches one page at a time, so this keeps a dispatching rollout at 80 % of it. The client
+ * backs off and retries if other callers push the account over.
  */
 const GROUP_WRITE_CONCURRENCY = 8;
 export const GROUP_WRITES_PER_SECOND = 80;
@@ -46,7 +34,7 @@ export interface IotJobSettings {
  */
 export class IotJobDispatcher implements JobDispatcher {
   constructor(
-    private readonly iot: IoTClient,
+    private readonly iot: IotApi,
     private readonly settings: IotJobSettings,
   ) {}
 
@@ -66,36 +54,34 @@ export class IotJobDispatcher implements JobDispatcher {
     const add = async () => {
       for (let thingName = queue.shift(); thingName !== undefined; thingName = queue.shift()) {
         await pace();
-        await this.iot.send(new AddThingToThingGroupCommand({ thingGroupName, thingName }));
+        await this.iot.addThingToThingGroup({ thingGroupName, thingName });
       }
     };
     await Promise.all(Array.from({ length: GROUP_WRITE_CONCURRENCY }, add));
   }
 
-  async startJob(jobId: string, document: JobDocumentV2): Promise<void> {
+  async startJob(jobId: string, document: JobDocument): Promise<void> {
     const groupArn = await this.#groupArn(waveGroupName(jobId));
     try {
-      await this.iot.send(
-        new CreateJobCommand({
-          jobId,
-          targets: [groupArn],
-          targetSelection: 'SNAPSHOT',
-          document: fitJobDocument(withPresignPlaceholders(document)),
-          description: `EdgeOps rollout ${document.rolloutId}, wave ${document.waveIndex + 1}`,
-          presignedUrlConfig: {
-            roleArn: this.settings.presignRoleArn,
-            expiresInSec: this.settings.presignExpiresInSec,
-          },
-          timeoutConfig: { inProgressTimeoutInMinutes: this.settings.inProgressTimeoutMinutes },
-          // A device that timed out (lost power mid-download, say) gets one more go; one that
-          // failed or rejected does not: that is a verdict, and the wave gate counts it.
-          jobExecutionsRetryConfig: { criteriaList: [{ failureType: 'TIMED_OUT', numberOfRetries: 1 }] },
-          jobExecutionsRolloutConfig: { maximumPerMinute: this.settings.maximumPerMinute },
-        }),
-      );
+      await this.iot.createJob({
+        jobId,
+        targets: [groupArn],
+        targetSelection: 'SNAPSHOT',
+        document: fitJobDocument(withPresignPlaceholders(document)),
+        description: `EdgeOps rollout ${document.rolloutId}, wave ${document.waveIndex + 1}`,
+        presignedUrlConfig: {
+          roleArn: this.settings.presignRoleArn,
+          expiresInSec: this.settings.presignExpiresInSec,
+        },
+        timeoutConfig: { inProgressTimeoutInMinutes: this.settings.inProgressTimeoutMinutes },
+        // A device that timed out (lost power mid-download, say) gets one more go; one that
+        // failed or rejected does not: that is a verdict, and the wave gate counts it.
+        jobExecutionsRetryConfig: { criteriaList: [{ failureType: 'TIMED_OUT', numberOfRetries: 1 }] },
+        jobExecutionsRolloutConfig: { maximumPerMinute: this.settings.maximumPerMinute },
+      });
     } catch (error) {
       // Step Functions may retry the step: the job already existing means it was created.
-      if (!(error instanceof ResourceAlreadyExistsException)) throw error;
+      if (!isAwsApiError(error, 'ResourceAlreadyExistsException')) throw error;
     }
   }
 
@@ -103,10 +89,10 @@ export class IotJobDispatcher implements JobDispatcher {
   async #groupArn(thingGroupName: string): Promise<string> {
     let groupArn: string | undefined;
     try {
-      groupArn = (await this.iot.send(new CreateThingGroupCommand({ thingGroupName }))).thingGroupArn;
+      groupArn = (await this.iot.createThingGroup({ thingGroupName })).thingGroupArn;
     } catch (error) {
-      if (!(error instanceof ResourceAlreadyExistsException)) throw error;
-      groupArn = error.resourceArn;
+      if (!isAwsApiError(error, 'ResourceAlreadyExistsException')) throw error;
+      groupArn = typeof error.details.resourceArn === 'string' ? error.details.resourceArn : undefined;
     }
     if (!groupArn) throw new Error(`AWS IoT returned no ARN for thing group ${thingGroupName}`);
     return groupArn;
@@ -114,23 +100,23 @@ export class IotJobDispatcher implements JobDispatcher {
 
   async cancelJob(jobId: string, reason: string): Promise<void> {
     try {
-      await this.iot.send(
-        new CancelJobCommand({
-          jobId,
-          reasonCode: 'EDGEOPS_HALT',
-          comment: reason.slice(0, 2028),
-          force: false,
-        }),
-      );
+      await this.iot.cancelJob({
+        jobId,
+        reasonCode: 'EDGEOPS_HALT',
+        comment: reason.slice(0, 2028),
+        force: false,
+      });
     } catch (error) {
-      if (error instanceof ResourceNotFoundException) return;
+      if (isAwsApiError(error, 'ResourceNotFoundException')) return;
       // AWS IoT refuses to cancel a job that is no longer IN_PROGRESS (InvalidRequestException):
       // the wave's devices all finished, or an abort and a halt both got here. Anything else, or
       // a job still in progress, is a real failure.
-      const refused =
-        error instanceof InvalidRequestException ||
-        error instanceof InvalidStateTransitionException ||
-        error instanceof ConflictException;
+      const refused = isAwsApiError(
+        error,
+        'InvalidRequestException',
+        'InvalidStateTransitionException',
+        'ConflictException',
+      );
       if (!refused || !(await this.#jobEnded(jobId))) throw error;
     }
   }
@@ -138,18 +124,18 @@ export class IotJobDispatcher implements JobDispatcher {
   async endWave(jobId: string): Promise<void> {
     // Deleting the group removes its memberships; the job, a snapshot, keeps its executions.
     try {
-      await this.iot.send(new DeleteThingGroupCommand({ thingGroupName: waveGroupName(jobId) }));
+      await this.iot.deleteThingGroup({ thingGroupName: waveGroupName(jobId) });
     } catch (error) {
-      if (!(error instanceof ResourceNotFoundException)) throw error;
+      if (!isAwsApiError(error, 'ResourceNotFoundException')) throw error;
     }
   }
 
   async #jobEnded(jobId: string): Promise<boolean> {
     try {
-      const { job } = await this.iot.send(new DescribeJobCommand({ jobId }));
+      const { job } = await this.iot.describeJob({ jobId });
       return job?.status !== 'IN_PROGRESS' && job?.status !== 'SCHEDULED';
     } catch (error) {
-      if (error instanceof ResourceNotFoundException) return true;
+      if (isAwsApiError(error, 'ResourceNotFoundException')) return true;
       throw error;
     }
   }
@@ -171,54 +157,65 @@ export class JobDocumentTooLargeError extends Error {
 
 /**
  * The document as AWS IoT will store it, within MAX_JOB_DOCUMENT_BYTES. Deltas only save bytes,
- * so if it is too large, deltas are left out, the last listed first (each image's deltas are
- * listed most devices first), until it fits; a device whose delta was left out takes the full
- * image. If it still does not fit, the release has too many hardware types for one job.
+ * so if it is too large, deltas are left out until it fits, one at a time: the last of the
+ * longest list of deltas (each image's deltas are listed most devices first), across hardware
+ * types and components; a device whose delta was left out takes the full image. If it still does
+ * not fit, the release has too many hardware types (and components) for one job.
  */
-export function fitJobDocument(document: JobDocumentV2, limit = MAX_JOB_DOCUMENT_BYTES): string {
-  const size = (d: JobDocumentV2) => Buffer.byteLength(JSON.stringify(d));
-  let fitted = document;
-  while (size(fitted) > limit) {
-    const longest = fitted.artifacts.reduce(
-      (best, a, i) => (a.deltas.length > (fitted.artifacts[best]?.deltas.length ?? 0) ? i : best),
-      0,
-    );
-    const artifact = fitted.artifacts[longest];
-    if (!artifact || artifact.deltas.length === 0) {
+export function fitJobDocument(document: JobDocument, limit = MAX_JOB_DOCUMENT_BYTES): string {
+  const fitted = structuredClone(document);
+  // One list of deltas per image: per hardware type (v2), or per hardware type and component (v3).
+  const lists =
+    fitted.schema === 'edgeops.ota.v2'
+      ? fitted.artifacts.map((a) => a.deltas)
+      : fitted.artifacts.flatMap((a) => a.components.map((c) => c.deltas));
+  let bytes = Buffer.byteLength(JSON.stringify(fitted));
+  while (bytes > limit) {
+    const longest = lists.reduce((best, list) => (list.length > best.length ? list : best), []);
+    const dropped = longest.pop();
+    if (dropped === undefined) {
+      const images = lists.length;
+      const hardwareTypes = fitted.artifacts.length;
       throw new JobDocumentTooLargeError(
-        `The job document of rollout ${document.rolloutId}, wave ${document.waveIndex + 1} is ${size(fitted)} bytes without deltas, over AWS IoT's ${limit}: the release has too many hardware types (${document.artifacts.length}) for one job`,
+        `The job document of rollout ${document.rolloutId}, wave ${document.waveIndex + 1} is ${bytes} bytes without deltas, over AWS IoT's ${limit}: the release has too many ${
+          images > hardwareTypes
+            ? `hardware types and components (${hardwareTypes} hardware types, ${images} images)`
+            : `hardware types (${hardwareTypes})`
+        } for one job`,
       );
     }
-    fitted = {
-      ...fitted,
-      artifacts: fitted.artifacts.map((a, i) =>
-        i === longest ? { ...a, deltas: a.deltas.slice(0, -1) } : a,
-      ),
-    };
+    // What leaving one entry out of a JSON array saves: the entry, and the comma before it.
+    bytes -= Buffer.byteLength(JSON.stringify(dropped)) + (longest.length > 0 ? 1 : 0);
   }
-  return JSON.stringify(fitted);
+  const json = JSON.stringify(fitted);
+  if (Buffer.byteLength(json) !== bytes) throw new Error('fitJobDocument miscounted the document');
+  return json;
 }
 
 /**
  * Every `s3://bucket/key` location in the document (images, deltas, TUF metadata) becomes
  * `${aws:iot:s3-presigned-url:https://s3.amazonaws.com/bucket/key}`; other URLs stay as they are.
  */
-export function withPresignPlaceholders(document: JobDocumentV2): JobDocumentV2 {
+export function withPresignPlaceholders(document: JobDocument): JobDocument {
   const presign = (url: string) => {
     const match = /^s3:\/\/([^/]+)\/(.+)$/.exec(url);
     return match ? `\${aws:iot:s3-presigned-url:https://s3.amazonaws.com/${match[1]}/${match[2]}}` : url;
   };
-  return {
-    ...document,
-    trust: {
-      metadata: Object.fromEntries(
-        Object.entries(document.trust.metadata).map(([name, url]) => [name, presign(url)]),
-      ),
-    },
-    artifacts: document.artifacts.map((a) => ({
-      ...a,
-      url: presign(a.url),
-      deltas: a.deltas.map((d) => ({ ...d, url: presign(d.url) })),
-    })),
+  const image = <T extends { url: string; deltas: readonly { url: string }[] }>(entry: T): T => ({
+    ...entry,
+    url: presign(entry.url),
+    deltas: entry.deltas.map((d) => ({ ...d, url: presign(d.url) })),
+  });
+  const trust = {
+    metadata: Object.fromEntries(
+      Object.entries(document.trust.metadata).map(([name, url]) => [name, presign(url)]),
+    ),
   };
+  return document.schema === 'edgeops.ota.v2'
+    ? { ...document, trust, artifacts: document.artifacts.map(image) }
+    : {
+        ...document,
+        trust,
+        artifacts: document.artifacts.map((a) => ({ ...a, components: a.components.map(image) })),
+      };
 }

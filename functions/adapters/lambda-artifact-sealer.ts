@@ -1,6 +1,6 @@
-import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import type { SealArtifactEventV1 } from '../artifact-sealing/schemas';
 import type { ArtifactSealer } from '../ports/artifact-sealer';
+import type { LambdaApi } from '../shared/aws-api/lambda';
 
 /**
  * ArtifactSealer on the seal Lambda, invoked asynchronously (`Event`): Lambda queues the request
@@ -8,18 +8,16 @@ import type { ArtifactSealer } from '../ports/artifact-sealer';
  */
 export class LambdaArtifactSealer implements ArtifactSealer {
   constructor(
-    private readonly lambda: LambdaClient,
+    private readonly lambda: LambdaApi,
     private readonly functionName: string,
   ) {}
 
   async requestSeal(artifactId: string): Promise<void> {
     const event: SealArtifactEventV1 = { schema: 'edgeops.seal-artifact.v1', artifactId };
-    await this.lambda.send(
-      new InvokeCommand({
-        FunctionName: this.functionName,
-        InvocationType: 'Event',
-        Payload: new TextEncoder().encode(JSON.stringify(event)),
-      }),
-    );
+    await this.lambda.invoke({
+      functionName: this.functionName,
+      invocationType: 'Event',
+      payload: JSON.stringify(event),
+    });
   }
 }

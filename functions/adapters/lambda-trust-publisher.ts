@@ -1,25 +1,21 @@
-import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import type { TrustPublisher } from '../ports/trust-publisher';
+import type { LambdaApi } from '../shared/aws-api/lambda';
 import type { TrustRequestV1, TrustResponseV1 } from '../trust-publishing/schemas';
 
 /** TrustPublisher on the publisher Lambda, invoked synchronously: the caller needs the answer. */
 export class LambdaTrustPublisher implements TrustPublisher {
   constructor(
-    private readonly lambda: LambdaClient,
+    private readonly lambda: LambdaApi,
     private readonly functionName: string,
   ) {}
 
   async request(request: TrustRequestV1): Promise<TrustResponseV1> {
-    const response = await this.lambda.send(
-      new InvokeCommand({
-        FunctionName: this.functionName,
-        InvocationType: 'RequestResponse',
-        Payload: new TextEncoder().encode(JSON.stringify(request)),
-      }),
-    );
-    const body = response.Payload ? new TextDecoder().decode(response.Payload) : '';
-    if (response.FunctionError)
-      throw new Error(`Trust publisher failed (${response.FunctionError}): ${body.slice(0, 500)}`);
-    return JSON.parse(body) as TrustResponseV1;
+    const { functionError, payload } = await this.lambda.invoke({
+      functionName: this.functionName,
+      invocationType: 'RequestResponse',
+      payload: JSON.stringify(request),
+    });
+    if (functionError) throw new Error(`Trust publisher failed (${functionError}): ${payload.slice(0, 500)}`);
+    return JSON.parse(payload) as TrustResponseV1;
   }
 }

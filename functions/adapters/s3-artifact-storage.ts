@@ -1,25 +1,13 @@
-import {
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  GetObjectCommand,
-  type GetObjectCommandOutput,
-  ListObjectsV2Command,
-  NoSuchKey,
-  NoSuchUpload,
-  PutObjectCommand,
-  type S3Client,
-  S3ServiceException,
-  UploadPartCommand,
-} from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ValidationError } from '../domain/errors';
 import type { ArtifactStorage, StoredObject, UploadedPart } from '../ports/artifact-storage';
+import { isAwsApiError } from '../shared/aws-api/aws-service';
+import type { S3Api, S3Object } from '../shared/aws-api/s3';
 
 /** What S3 answers for a key or version it does not have (to a role that may list the bucket). */
-const MISSING = new Set(['NoSuchKey', 'NoSuchVersion', 'NotFound']);
+const MISSING = ['NoSuchKey', 'NoSuchVersion', 'NotFound'];
 
 /** What S3 answers when the listed parts cannot make the object. */
-const REFUSED_PARTS = new Set(['InvalidPart', 'InvalidPartOrder', 'EntityTooSmall']);
+const REFUSED_PARTS = ['InvalidPart', 'InvalidPartOrder', 'EntityTooSmall'];
 
 /**
  * ArtifactStorage on the (versioned) artifact bucket. Presigned URLs carry the signing role's
@@ -27,30 +15,20 @@ const REFUSED_PARTS = new Set(['InvalidPart', 'InvalidPartOrder', 'EntityTooSmal
  */
 export class S3ArtifactStorage implements ArtifactStorage {
   constructor(
-    private readonly s3: S3Client,
+    private readonly s3: S3Api,
     private readonly bucket: string,
   ) {}
 
   presignPut(key: string, expiresInSeconds: number): Promise<string> {
-    return getSignedUrl(this.s3, new PutObjectCommand({ Bucket: this.bucket, Key: key }), {
-      expiresIn: expiresInSeconds,
-    });
+    return this.s3.presignPut(this.bucket, key, expiresInSeconds);
   }
 
-  async startMultipartUpload(key: string): Promise<string> {
-    const { UploadId } = await this.s3.send(
-      new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key }),
-    );
-    if (!UploadId) throw new Error('S3 returned no multipart upload id');
-    return UploadId;
+  startMultipartUpload(key: string): Promise<string> {
+    return this.s3.createMultipartUpload(this.bucket, key);
   }
 
   presignPart(key: string, uploadId: string, partNumber: number, expiresInSeconds: number): Promise<string> {
-    return getSignedUrl(
-      this.s3,
-      new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber }),
-      { expiresIn: expiresInSeconds },
-    );
+    return this.s3.presignPut(this.bucket, key, expiresInSeconds, { uploadId, partNumber });
   }
 
   async completeMultipartUpload(
@@ -59,18 +37,11 @@ export class S3ArtifactStorage implements ArtifactStorage {
     parts: readonly UploadedPart[],
   ): Promise<boolean> {
     try {
-      await this.s3.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: this.bucket,
-          Key: key,
-          UploadId: uploadId,
-          MultipartUpload: { Parts: parts.map((part) => ({ PartNumber: part.partNumber, ETag: part.etag })) },
-        }),
-      );
+      await this.s3.completeMultipartUpload(this.bucket, key, uploadId, parts);
       return true;
     } catch (error) {
-      if (error instanceof NoSuchUpload) return false;
-      if (error instanceof S3ServiceException && REFUSED_PARTS.has(error.name)) {
+      if (isAwsApiError(error, 'NoSuchUpload')) return false;
+      if (isAwsApiError(error, ...REFUSED_PARTS)) {
         throw new ValidationError(`S3 refused the parts: ${error.message}`, [
           { field: 'parts', message: error.name },
         ]);
@@ -82,53 +53,42 @@ export class S3ArtifactStorage implements ArtifactStorage {
   async exists(key: string): Promise<boolean> {
     // Listing needs only s3:ListBucket on the prefix; HeadObject would need s3:GetObject, and
     // answers 403 rather than 404 for a missing key without ListBucket anyway.
-    const { Contents } = await this.s3.send(
-      new ListObjectsV2Command({ Bucket: this.bucket, Prefix: key, MaxKeys: 1 }),
-    );
-    return (Contents ?? []).some((object) => object.Key === key);
+    const keys = await this.s3.listKeys(this.bucket, key, 1);
+    return keys.includes(key);
   }
 
   async read(key: string): Promise<StoredObject | undefined> {
     try {
-      const { Body, VersionId } = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      if (!Body) throw new Error(`S3 returned no body for ${key}`);
-      // In Node.js the body is a Readable: an async iterable of Buffers.
-      return { versionId: VersionId, body: Body as unknown as AsyncIterable<Uint8Array> };
+      const { body, versionId } = await this.s3.getObject(this.bucket, key);
+      return { versionId, body };
     } catch (error) {
       // Only a role that may also list the bucket is told NoSuchKey; one that may not (the seal)
       // gets AccessDenied for a missing key, which is thrown: the artifact stays `sealing`.
-      if (error instanceof NoSuchKey) return undefined;
+      if (isAwsApiError(error, 'NoSuchKey')) return undefined;
       throw error;
     }
   }
 
   async readBytes(key: string, versionId: string | undefined, maxBytes: number): Promise<Buffer | undefined> {
-    let response: GetObjectCommandOutput;
+    let object: S3Object;
     try {
-      response = await this.s3.send(
-        new GetObjectCommand({
-          Bucket: this.bucket,
-          Key: key,
-          ...(versionId ? { VersionId: versionId } : {}),
-        }),
-      );
+      object = await this.s3.getObject(this.bucket, key, versionId || undefined);
     } catch (error) {
-      if (error instanceof S3ServiceException && MISSING.has(error.name)) return undefined;
+      if (isAwsApiError(error, ...MISSING)) return undefined;
       throw error;
     }
-    const body = response.Body as (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
-    const length = response.ContentLength;
-    if (!body || length === undefined) throw new Error(`S3 returned no body or length for ${key}`);
-    if (length > maxBytes) {
-      body.destroy?.();
+    const { body, contentLength: length } = object;
+    if (length === undefined || length > maxBytes) {
+      await body.cancel();
+      if (length === undefined) throw new Error(`S3 returned no length for ${key}`);
       throw new Error(`${key} is ${length} bytes, more than the ${maxBytes} allowed`);
     }
     // One buffer of the announced length, filled in place: no second copy of a large object.
     const bytes = Buffer.allocUnsafe(length);
     let offset = 0;
+    // Leaving the loop early (a throw) cancels the rest of the body.
     for await (const chunk of body) {
       if (offset + chunk.byteLength > length) {
-        body.destroy?.();
         throw new Error(`${key} sent more than the ${length} bytes announced`);
       }
       bytes.set(chunk, offset);
@@ -138,10 +98,7 @@ export class S3ArtifactStorage implements ArtifactStorage {
     return bytes;
   }
 
-  async putObject(key: string, bytes: Uint8Array): Promise<{ readonly versionId: string | undefined }> {
-    const { VersionId } = await this.s3.send(
-      new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: bytes, ContentLength: bytes.byteLength }),
-    );
-    return { versionId: VersionId };
+  putObject(key: string, bytes: Uint8Array): Promise<{ readonly versionId: string | undefined }> {
+    return this.s3.putObject(this.bucket, key, bytes);
   }
 }

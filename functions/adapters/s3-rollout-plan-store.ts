@@ -1,6 +1,6 @@
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { DeviceExecution } from '../domain/rollout';
 import type { RolloutPlanStore } from '../ports/rollout-plan-store';
+import type { S3Api } from '../shared/aws-api/s3';
 
 export const PLAN_PREFIX = 'rollout-plans/';
 
@@ -14,7 +14,7 @@ const PUT_CONCURRENCY = 8;
  */
 export class S3RolloutPlanStore implements RolloutPlanStore {
   constructor(
-    private readonly s3: S3Client,
+    private readonly s3: S3Api,
     private readonly bucket: string,
   ) {}
 
@@ -22,25 +22,17 @@ export class S3RolloutPlanStore implements RolloutPlanStore {
     const queue = pieces.map((piece, index) => ({ piece, index }));
     const put = async () => {
       for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
-        await this.s3.send(
-          new PutObjectCommand({
-            Bucket: this.bucket,
-            Key: pieceKey(rolloutId, next.index),
-            Body: JSON.stringify(next.piece),
-            ContentType: 'application/json',
-          }),
-        );
+        await this.s3.putObject(this.bucket, pieceKey(rolloutId, next.index), JSON.stringify(next.piece), {
+          contentType: 'application/json',
+        });
       }
     };
     await Promise.all(Array.from({ length: PUT_CONCURRENCY }, put));
   }
 
   async getPiece(rolloutId: string, index: number): Promise<DeviceExecution[]> {
-    const response = await this.s3.send(
-      new GetObjectCommand({ Bucket: this.bucket, Key: pieceKey(rolloutId, index) }),
-    );
-    const text = (await response.Body?.transformToString()) ?? '';
-    return JSON.parse(text) as DeviceExecution[];
+    const { body } = await this.s3.getObject(this.bucket, pieceKey(rolloutId, index));
+    return JSON.parse(await new Response(body).text()) as DeviceExecution[];
   }
 }
 

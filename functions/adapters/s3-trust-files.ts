@@ -1,5 +1,6 @@
-import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { TrustFiles } from '../ports/trust-repository';
+import { isAwsApiError } from '../shared/aws-api/aws-service';
+import type { S3Api } from '../shared/aws-api/s3';
 
 export const TRUST_PREFIX = 'tuf/';
 
@@ -10,30 +11,23 @@ export const TRUST_PREFIX = 'tuf/';
  */
 export class S3TrustFiles implements TrustFiles {
   constructor(
-    private readonly s3: S3Client,
+    private readonly s3: S3Api,
     private readonly bucket: string,
   ) {}
 
   async put(name: string, body: Buffer): Promise<void> {
-    await this.s3.send(
-      new PutObjectCommand({
-        Bucket: this.bucket,
-        Key: `${TRUST_PREFIX}${name}`,
-        Body: body,
-        ContentType: 'application/json',
-        CacheControl: 'no-cache',
-      }),
-    );
+    await this.s3.putObject(this.bucket, `${TRUST_PREFIX}${name}`, body, {
+      contentType: 'application/json',
+      cacheControl: 'no-cache',
+    });
   }
 
   async get(name: string): Promise<Buffer | undefined> {
     try {
-      const response = await this.s3.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: `${TRUST_PREFIX}${name}` }),
-      );
-      return response.Body ? Buffer.from(await response.Body.transformToByteArray()) : undefined;
+      const { body } = await this.s3.getObject(this.bucket, `${TRUST_PREFIX}${name}`);
+      return Buffer.from(await new Response(body).arrayBuffer());
     } catch (error) {
-      if (error instanceof NoSuchKey) return undefined;
+      if (isAwsApiError(error, 'NoSuchKey')) return undefined;
       throw error;
     }
   }

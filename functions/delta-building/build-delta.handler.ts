@@ -27,7 +27,12 @@ export const handler = middy<unknown, unknown>()
   .use(injectLambdaContext(logger))
   .handler(async (event) => {
     const { rolloutId, build } = parseInput(BuildDeltaEventV1, event, 'delta build');
-    logger.appendKeys({ rolloutId, releaseId: build.releaseId, hardwareType: build.hardwareType });
+    logger.appendKeys({
+      rolloutId,
+      releaseId: build.releaseId,
+      hardwareType: build.hardwareType,
+      component: build.component,
+    });
     const started = Date.now();
     const result = await buildDelta(build);
     logger.info('Delta build', {

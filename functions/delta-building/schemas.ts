@@ -1,3 +1,4 @@
+import { COMPONENT_NAME } from '../../contract/ota';
 import * as z from '../../contract/zod-mini';
 import { deltaKey } from '../domain/delta';
 import { RELEASE_ID_PATTERN, RELEASE_VERSION_PATTERN } from '../domain/release';
@@ -17,7 +18,7 @@ const version = z.string().check(z.regex(RELEASE_VERSION_PATTERN, 'not a release
 /**
  * What the rollout state machine's delta Map invokes the builder with (V1): one build of the
  * `plan-deltas` step's output, and the rollout it is for (for the logs). The patch can only go
- * to the key its release, hardware type and base name.
+ * to the key its release, hardware type, component and base name.
  */
 export const BuildDeltaEventV1 = z.strictObject({
   schema: z.literal('edgeops.build-delta.v1'),
@@ -27,14 +28,15 @@ export const BuildDeltaEventV1 = z.strictObject({
       releaseId,
       version,
       hardwareType: z.string().check(z.minLength(1), z.maxLength(64)),
+      component: z.string().check(z.regex(COMPONENT_NAME, 'not a component name')),
       base: z.extend(image, { releaseId, version }),
       image,
       deltaKey: z.string().check(z.minLength(1), z.maxLength(1024)),
       deviceCount: z.number().check(z.int(), z.positive()),
     })
     .check(
-      z.refine((b) => b.deltaKey === deltaKey(b.releaseId, b.hardwareType, b.base.sha256), {
-        message: 'deltaKey must be deltas/<releaseId>/<hardwareType>/<base sha256>.zst',
+      z.refine((b) => b.deltaKey === deltaKey(b.releaseId, b.hardwareType, b.component, b.base.sha256), {
+        message: 'deltaKey must be deltas/<releaseId>/<hardwareType>/<component>/<base sha256>.zst',
         path: ['deltaKey'],
       }),
     ),

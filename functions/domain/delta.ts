@@ -1,15 +1,18 @@
 /**
- * Deltas: zstd patch-from patches (contract/zstd-delta.ts) that rebuild a release's image for one hardware
- * type from an image devices already run. A rollout's devices say which images those are (their
- * `fromVersion`), so deltas are planned per rollout, and built once per (release, hardware type,
- * base image): a record of each build, also of one not worth sending, keeps it from being redone.
+ * Deltas: zstd patch-from patches (contract/zstd-delta.ts) that rebuild one component's image of a
+ * release for one hardware type from the image of the same component devices already run. A
+ * rollout's devices say which images those are (their `fromVersion`), so deltas are planned per
+ * rollout, and built once per (release, hardware type, component, base image): a record of each
+ * build, also of one not worth sending, keeps it from being redone.
  */
 import { DomainError } from './errors';
 import type { DeviceExecution } from './rollout';
 
-/** A release's image for one hardware type, as far as a delta build needs it. */
+/** A release's image of one component for one hardware type, as far as a delta build needs it. */
 export interface ReleasedImage {
   readonly hardwareType: string;
+  /** The component's name; a release of one image has one, `firmware`. */
+  readonly component: string;
   /** Object key in the artifact bucket, and the object version the release pinned. */
   readonly key: string;
   readonly versionId?: string;
@@ -17,11 +20,11 @@ export interface ReleasedImage {
   readonly sha256: string;
 }
 
-/** A release as delta planning sees it: its version and its images. */
+/** A release as delta planning sees it: its version and its images (per hardware type and component). */
 export interface ReleaseImages {
   readonly releaseId: string;
   readonly version: string;
-  readonly artifacts: readonly ReleasedImage[];
+  readonly images: readonly ReleasedImage[];
 }
 
 export type DeltaStatus = 'ready' | 'not-worth-it';
@@ -30,12 +33,14 @@ export type DeltaStatus = 'ready' | 'not-worth-it';
 export interface Delta {
   readonly releaseId: string;
   readonly hardwareType: string;
+  /** The component whose image it rebuilds (deltas recorded before components: `firmware`). */
+  readonly component: string;
   /** The image the patch applies to. */
   readonly baseSha256: string;
   readonly baseSize: number;
   /** The release version whose image the base is (what devices report as `fromVersion`). */
   readonly baseVersion: string;
-  /** The image the patch rebuilds: the release's artifact for `hardwareType`. */
+  /** The image the patch rebuilds: the release's artifact of `component` for `hardwareType`. */
   readonly imageSha256: string;
   readonly imageSize: number;
   /**
@@ -59,10 +64,19 @@ export interface Delta {
 export const NOT_WORTH_IT_RATIO = 0.9;
 
 /**
- * The job document offers at most 8 deltas per image (JobDocumentV2 in contract/ota.ts), so a
- * release gets at most this many per hardware type; the bases most devices run come first.
+ * The job document offers at most 8 deltas per image (JobDocumentV2/V3 in contract/ota.ts), so a
+ * release gets at most this many per hardware type and component; the bases most devices run
+ * come first.
  */
 export const MAX_DELTAS_PER_IMAGE = 8;
+
+/**
+ * At most this many builds per rollout, the bases most devices run first: the plan rides in the
+ * rollout's Step Functions state (≤ 256 KB; a build is under 1 KB), and the builds run two at a
+ * time before the first wave. 16 hardware types × 8 bases, as many as a release of single images
+ * can use; a release of many components shares them.
+ */
+export const MAX_DELTA_BUILDS = 128;
 
 /**
  * The largest base or image a build takes: the largest that zstd's window of 2^28 bytes covers
@@ -74,8 +88,8 @@ export const MAX_DELTA_INPUT_BYTES = 2 ** 28 - 1;
 
 /** Deltas live beside artifacts in the artifact bucket, under their own prefix. */
 export const DELTA_PREFIX = 'deltas/';
-export const deltaKey = (releaseId: string, hardwareType: string, baseSha256: string) =>
-  `${DELTA_PREFIX}${releaseId}/${hardwareType}/${baseSha256}.zst`;
+export const deltaKey = (releaseId: string, hardwareType: string, component: string, baseSha256: string) =>
+  `${DELTA_PREFIX}${releaseId}/${hardwareType}/${component}/${baseSha256}.zst`;
 
 /** Whether a patch of `patchSize` bytes for an image of `imageSize` bytes is worth offering. */
 export const worthSending = (patchSize: number, imageSize: number) =>
@@ -86,6 +100,7 @@ export interface DeltaBuild {
   readonly releaseId: string;
   readonly version: string;
   readonly hardwareType: string;
+  readonly component: string;
   readonly base: ReleasedImage & { readonly releaseId: string; readonly version: string };
   readonly image: ReleasedImage;
   /** How many of the rollout's devices run this base: why it was chosen before others. */
@@ -93,67 +108,82 @@ export interface DeltaBuild {
 }
 
 /**
- * The deltas a rollout of `release` needs and does not have yet: one per distinct (hardware
- * type, base image) among the devices' executions (each standing for `devices` devices, 1 if unset), where the base image is the artifact for the
- * device's hardware type in the release whose version the device ran (`fromVersion`).
+ * The deltas a rollout of `release` needs and does not have yet: one per distinct (hardware type,
+ * component, base image) among the devices' executions (each standing for `devices` devices, 1 if
+ * unset), where the base image is the same component's image for the device's hardware type in
+ * the release whose version the device ran (`fromVersion`).
  *
- * Left out: devices with no `fromVersion`, or already on the release's version or image; bases
- * of unknown versions or with no artifact for the hardware type; hardware types the release has
- * no image for; images or bases above MAX_DELTA_INPUT_BYTES; deltas in `existing` (ready or
- * not worth it). Per hardware type the MAX_DELTAS_PER_IMAGE bases with most devices are kept.
+ * Left out: devices with no `fromVersion`, or already on the release's version; components whose
+ * base image is the release's (the device skips them); bases of unknown versions or with no image
+ * of the component for the hardware type (a component new in this release); images or bases above
+ * MAX_DELTA_INPUT_BYTES; deltas in `existing` (ready or not worth it). Per hardware type and
+ * component the MAX_DELTAS_PER_IMAGE bases with most devices are kept, and MAX_DELTA_BUILDS in all.
  */
 export function planDeltas(
   release: ReleaseImages,
   executions: readonly (Pick<DeviceExecution, 'hardwareType' | 'fromVersion'> & { devices?: number })[],
   baseReleases: readonly ReleaseImages[],
-  existing: readonly Pick<Delta, 'releaseId' | 'hardwareType' | 'baseSha256'>[],
+  existing: readonly Pick<Delta, 'releaseId' | 'hardwareType' | 'component' | 'baseSha256'>[],
 ): DeltaBuild[] {
   const byVersion = new Map(baseReleases.map((r) => [r.version, r]));
-  const images = new Map(release.artifacts.map((a) => [a.hardwareType, a]));
+  const imageId = (i: Pick<ReleasedImage, 'hardwareType' | 'component'>) =>
+    JSON.stringify([i.hardwareType, i.component]);
   const built = new Set(
-    existing.filter((d) => d.releaseId === release.releaseId).map((d) => `${d.hardwareType}#${d.baseSha256}`),
+    existing
+      .filter((d) => d.releaseId === release.releaseId)
+      .map((d) => JSON.stringify([d.hardwareType, d.component, d.baseSha256])),
   );
   const builds = new Map<string, DeltaBuild>();
   for (const { hardwareType, fromVersion, devices = 1 } of executions) {
     if (fromVersion === undefined || fromVersion === release.version) continue;
-    const image = images.get(hardwareType);
     const baseRelease = byVersion.get(fromVersion);
-    const base = baseRelease?.artifacts.find((a) => a.hardwareType === hardwareType);
-    if (!image || !baseRelease || !base || base.sha256 === image.sha256) continue;
-    if (image.size > MAX_DELTA_INPUT_BYTES || base.size > MAX_DELTA_INPUT_BYTES) continue;
-    const id = `${hardwareType}#${base.sha256}`;
-    if (built.has(id)) continue;
-    const planned = builds.get(id);
-    builds.set(id, {
-      releaseId: release.releaseId,
-      version: release.version,
-      hardwareType,
-      base: planned?.base ?? {
-        ...imageOf(base),
-        releaseId: baseRelease.releaseId,
-        version: baseRelease.version,
-      },
-      image: imageOf(image),
-      deviceCount: (planned?.deviceCount ?? 0) + devices,
-    });
+    if (!baseRelease) continue;
+    const bases = new Map(baseRelease.images.map((i) => [imageId(i), i]));
+    for (const image of release.images) {
+      if (image.hardwareType !== hardwareType) continue;
+      const base = bases.get(imageId(image));
+      if (!base || base.sha256 === image.sha256) continue;
+      if (image.size > MAX_DELTA_INPUT_BYTES || base.size > MAX_DELTA_INPUT_BYTES) continue;
+      const id = JSON.stringify([hardwareType, image.component, base.sha256]);
+      if (built.has(id)) continue;
+      const planned = builds.get(id);
+      builds.set(id, {
+        releaseId: release.releaseId,
+        version: release.version,
+        hardwareType,
+        component: image.component,
+        base: planned?.base ?? {
+          ...imageOf(base),
+          releaseId: baseRelease.releaseId,
+          version: baseRelease.version,
+        },
+        image: imageOf(image),
+        deviceCount: (planned?.deviceCount ?? 0) + devices,
+      });
+    }
   }
   const ranked = [...builds.values()].sort(
     (a, b) =>
       b.deviceCount - a.deviceCount ||
       a.hardwareType.localeCompare(b.hardwareType) ||
+      a.component.localeCompare(b.component) ||
       a.base.sha256.localeCompare(b.base.sha256),
   );
-  const perHardware = new Map<string, number>();
-  return ranked.filter((build) => {
-    const count = perHardware.get(build.hardwareType) ?? 0;
-    perHardware.set(build.hardwareType, count + 1);
-    return count < MAX_DELTAS_PER_IMAGE;
-  });
+  const perImage = new Map<string, number>();
+  return ranked
+    .filter((build) => {
+      const id = imageId(build);
+      const count = perImage.get(id) ?? 0;
+      perImage.set(id, count + 1);
+      return count < MAX_DELTAS_PER_IMAGE;
+    })
+    .slice(0, MAX_DELTA_BUILDS);
 }
 
-/** Only the fields a build uses (a catalog's artifacts may carry more, e.g. the bucket). */
+/** Only the fields a build uses (a catalog's images may carry more, e.g. the bucket). */
 const imageOf = (a: ReleasedImage): ReleasedImage => ({
   hardwareType: a.hardwareType,
+  component: a.component,
   key: a.key,
   ...(a.versionId === undefined ? {} : { versionId: a.versionId }),
   size: a.size,

@@ -9,7 +9,7 @@ import { logger } from '../shared/observability';
 import { parseJsonBody } from '../shared/parse';
 import { makeCreateRelease } from '../use-cases/create-release';
 import { httpErrors, json, requireRole } from './http';
-import { CreateReleaseRequest } from './release-schemas';
+import { CreateReleaseRequest, releaseRequestOf } from './release-schemas';
 import { releaseView } from './release-view';
 
 const createRelease = makeCreateRelease({
@@ -23,19 +23,12 @@ export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
   .use(httpErrors())
   .use(requireRole('operator'))
   .handler(async (event) => {
-    const { version, artifacts, notes } = parseJsonBody(
-      CreateReleaseRequest,
-      event.body,
-      event.isBase64Encoded,
-    );
-    const release = await createRelease({
-      version,
-      artifactIds: artifacts,
-      ...(notes === undefined ? {} : { notes }),
-    });
+    const body = parseJsonBody(CreateReleaseRequest, event.body, event.isBase64Encoded);
+    const release = await createRelease(releaseRequestOf(body));
     logger.info('Release created', {
       releaseId: release.releaseId,
-      hardwareTypes: Object.keys(release.artifacts),
+      hardwareTypes: Object.keys(release.components),
+      components: [...new Set(Object.values(release.components).flatMap((cs) => cs.map((c) => c.name)))],
     });
     return json(201, releaseView(release));
   });

@@ -3,7 +3,7 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { dynamoDb } from '#clients/dynamodb';
 import { iot } from '#clients/iot';
-import { iotDataPlane } from '#clients/iot-data-plane';
+import { iotData } from '#clients/iot-data-plane';
 import { s3 } from '#clients/s3';
 import { DynamoDbBandwidthPolicyStore } from '../adapters/dynamodb-bandwidth-policy-store';
 import { DynamoDbFleetStore } from '../adapters/dynamodb-fleet-store';
@@ -27,7 +27,7 @@ const registerDevice = makeRegisterDevice({
   identity: new IotDeviceIdentityProvider(iot, requireEnv('DEVICE_POLICY_NAME')),
   clock: systemClock,
   policies: new DynamoDbBandwidthPolicyStore(dynamoDb, tableName),
-  shadow: new IotDeviceShadow(iotDataPlane),
+  shadow: new IotDeviceShadow(iotData),
 });
 const trustRoot = makeGetTrustRoot({
   store: new DynamoDbTrustStore(dynamoDb, tableName),

@@ -1,3 +1,10 @@
+import {
+  COMPONENT_NAME,
+  ComponentSettings,
+  DownloadLimits,
+  HANDLER_NAME,
+  MAX_COMPONENTS,
+} from '../../contract/ota';
 import * as z from '../../contract/zod-mini';
 import {
   ARTIFACT_ID_PATTERN,
@@ -7,7 +14,12 @@ import {
   VERSION_PATTERN,
 } from '../domain/artifact';
 import { LABEL_PATTERN } from '../domain/device';
-import { RELEASE_ID_PATTERN, RELEASE_VERSION_PATTERN } from '../domain/release';
+import {
+  MAX_HARDWARE_TYPES,
+  RELEASE_ID_PATTERN,
+  RELEASE_VERSION_PATTERN,
+  type ReleaseRequest,
+} from '../domain/release';
 
 const artifactId = (what: string) =>
   z
@@ -62,17 +74,95 @@ export const CompleteArtifactRequest = z.optional(
   }),
 );
 
-/** Body of `POST /releases`. */
-export const CreateReleaseRequest = z.strictObject({
-  version: z
-    .string({ error: 'version is required' })
-    .check(z.regex(RELEASE_VERSION_PATTERN, 'version: 1-60 of letters, digits and . + _ -')),
-  // At most 16: one OTA job document carries at most 16 artifacts (contract/ota.ts).
-  artifacts: z
-    .array(artifactId('artifact id'), { error: 'artifacts is required: a list of artifact ids' })
-    .check(z.minLength(1, 'artifacts: at least one artifact'), z.maxLength(16, 'artifacts: at most 16')),
-  notes: z.optional(z.string().check(z.maxLength(2000, 'notes: at most 2000 characters'))),
+// At most 16 per list: one OTA job document carries at most 16 hardware types (contract/ota.ts).
+const artifactIds = z
+  .array(artifactId('artifact id'), { error: 'artifacts: a list of artifact ids' })
+  .check(
+    z.minLength(1, 'artifacts: at least one artifact'),
+    z.maxLength(MAX_HARDWARE_TYPES, `artifacts: at most ${MAX_HARDWARE_TYPES}, one per hardware type`),
+  );
+
+/** One component of a multi-component release, in install order. */
+const ReleaseComponentRequest = z.strictObject({
+  name: z
+    .string({ error: 'name is required' })
+    .check(z.regex(COMPONENT_NAME, 'name: a-z, 0-9 and -, starting with a letter, at most 32')),
+  handler: z
+    .string({ error: 'handler is required: the update module that installs the component' })
+    .check(z.regex(HANDLER_NAME, 'handler: a-z, 0-9 and -, starting with a letter, at most 32')),
+  settings: z.optional(ComponentSettings),
+  artifacts: artifactIds,
 });
+
+/**
+ * Body of `POST /releases`: `artifacts` (one per hardware type: a single-image release, one
+ * `firmware` component on the `rootfs` handler), or `components` in install order, each with its
+ * handler, settings and one artifact per hardware type it is for, and optional download limits per
+ * hardware type.
+ */
+export const CreateReleaseRequest = z
+  .strictObject({
+    version: z
+      .string({ error: 'version is required' })
+      .check(z.regex(RELEASE_VERSION_PATTERN, 'version: 1-60 of letters, digits and . + _ -')),
+    artifacts: z.optional(artifactIds),
+    components: z.optional(
+      z
+        .array(ReleaseComponentRequest, { error: 'components: a list of components' })
+        .check(
+          z.minLength(1, 'components: at least one component'),
+          z.maxLength(MAX_COMPONENTS, `components: at most ${MAX_COMPONENTS}`),
+        ),
+    ),
+    downloadLimits: z.optional(
+      z.record(
+        z.string().check(z.regex(LABEL_PATTERN, 'downloadLimits: keys are hardware types')),
+        z.pipe(
+          DownloadLimits,
+          z
+            .custom<DownloadLimits>()
+            .check(
+              z.refine(
+                (limits) => Object.keys(limits).length > 0,
+                'give minBytesPerSecond, maxSeconds or both',
+              ),
+            ),
+        ),
+      ),
+    ),
+    notes: z.optional(z.string().check(z.maxLength(2000, 'notes: at most 2000 characters'))),
+  })
+  .check(
+    z.refine((body) => body.artifacts !== undefined || body.components !== undefined, {
+      message: 'artifacts is required: a list of artifact ids (or components, for a multi-component release)',
+      path: ['artifacts'],
+    }),
+    z.refine((body) => body.artifacts === undefined || body.components === undefined, {
+      message: 'give artifacts or components, not both',
+      path: ['components'],
+    }),
+    z.refine((body) => body.artifacts === undefined || body.downloadLimits === undefined, {
+      message: 'downloadLimits need components (a release of artifacts alone has none)',
+      path: ['downloadLimits'],
+    }),
+  );
+export type CreateReleaseRequest = z.infer<typeof CreateReleaseRequest>;
+
+/** The parsed body as the use case takes it. */
+export function releaseRequestOf(body: CreateReleaseRequest): ReleaseRequest {
+  const common = { version: body.version, ...(body.notes === undefined ? {} : { notes: body.notes }) };
+  if (body.components === undefined) return { ...common, artifactIds: body.artifacts ?? [] };
+  return {
+    ...common,
+    components: body.components.map((c) => ({
+      name: c.name,
+      handler: c.handler,
+      ...(c.settings === undefined ? {} : { settings: c.settings }),
+      artifactIds: c.artifacts,
+    })),
+    ...(body.downloadLimits === undefined ? {} : { downloadLimits: body.downloadLimits }),
+  };
+}
 
 /**
  * Path of `/releases/{releaseId}`. Release ids may hold `+` (from the version), which clients

@@ -2,7 +2,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { dynamoDb } from '#clients/dynamodb';
-import { iotDataPlane } from '#clients/iot-data-plane';
+import { iotData } from '#clients/iot-data-plane';
 import { BandwidthPolicy } from '../../contract/bandwidth-policy';
 import { DynamoDbBandwidthPolicyStore } from '../adapters/dynamodb-bandwidth-policy-store';
 import { DynamoDbFleetStore } from '../adapters/dynamodb-fleet-store';
@@ -18,7 +18,7 @@ const tableName = requireEnv('FLEET_TABLE_NAME');
 const setPolicy = makeSetSiteBandwidthPolicy({
   fleetStore: new DynamoDbFleetStore(dynamoDb, tableName),
   policies: new DynamoDbBandwidthPolicyStore(dynamoDb, tableName),
-  shadow: new IotDeviceShadow(iotDataPlane),
+  shadow: new IotDeviceShadow(iotData),
 });
 
 /**

@@ -1,4 +1,4 @@
-import type { JobDocumentV2 } from '../../contract/ota';
+import type { JobDocument } from '../../contract/ota';
 
 /**
  * The one IoT job of a wave: created for its devices, watched, canceled, and ended. A wave's
@@ -11,7 +11,7 @@ export interface JobDispatcher {
   /** Adds devices to the wave's grouping, a bounded page at a time; idempotent. */
   addToWave(jobId: string, deviceIds: readonly string[]): Promise<void>;
   /** Creates the job (idempotent for the same jobId) for the devices in the wave's grouping. */
-  startJob(jobId: string, document: JobDocumentV2): Promise<void>;
+  startJob(jobId: string, document: JobDocument): Promise<void>;
   /**
    * Cancels executions that have not started; running ones finish (AWS IoT semantics). A job
    * that already completed, was canceled or is gone is left as it is: that is not an error.

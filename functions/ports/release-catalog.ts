@@ -1,6 +1,14 @@
-/** The release a rollout ships, as the rollout needs it. */
-export interface ReleaseArtifact {
-  readonly hardwareType: string;
+import type { DownloadLimits } from '../../contract/ota';
+
+/** One component of the release for one hardware type, as a rollout ships it. */
+export interface ReleaseComponent {
+  readonly name: string;
+  readonly handler: string;
+  /** Its place in the release's install order (0 first). */
+  readonly order: number;
+  readonly settings: Readonly<Record<string, string>>;
+  /** The component's own version: its artifact's. */
+  readonly version: string;
   /** Where the image lives, for the job document's presigned URL. */
   readonly bucket: string;
   readonly key: string;
@@ -13,7 +21,10 @@ export interface ReleaseArtifact {
 export interface ReleaseForRollout {
   readonly releaseId: string;
   readonly version: string;
-  readonly artifacts: readonly ReleaseArtifact[];
+  /** Hardware type → the components its devices install, in install order. */
+  readonly components: Readonly<Record<string, readonly ReleaseComponent[]>>;
+  /** Hardware type → download limits its devices get (never on a v2-compatible release). */
+  readonly downloadLimits?: Readonly<Record<string, DownloadLimits>>;
 }
 
 export interface ReleaseCatalog {

@@ -3,7 +3,10 @@ import * as z from '../../contract/zod-mini';
 const rolloutId = z.string().check(z.regex(/^ro-[0-9a-f]{12}$/));
 const waveIndex = z.number().check(z.int(), z.gte(0), z.lte(99));
 
-/** What the rollout state machine sends the steps function (V1); each state names its step. */
+/**
+ * What the rollout state machine sends the steps function (V1); each state names its step. The
+ * last step, `finish`, has a function of its own (FinishRequest).
+ */
 export const StepRequest = z.discriminatedUnion('step', [
   z.object({
     step: z.literal('write-executions'),
@@ -28,12 +31,6 @@ export const StepRequest = z.discriminatedUnion('step', [
     taskToken: z.string().check(z.minLength(1)),
     kind: z.enum(['pause', 'approval']),
   }),
-  z.object({
-    step: z.literal('finish'),
-    rolloutId,
-    outcome: z.enum(['succeeded', 'halted']),
-    reason: z.optional(z.string().check(z.maxLength(2000))),
-  }),
   z.object({ step: z.literal('end-wave'), rolloutId, waveIndex }),
   z.object({
     step: z.literal('fail'),
@@ -42,3 +39,11 @@ export const StepRequest = z.discriminatedUnion('step', [
     error: z.object({ Error: z.optional(z.string()), Cause: z.optional(z.string()) }),
   }),
 ]);
+
+/** What the rollout state machine sends the finish function (V1) when a run ends. */
+export const FinishRequest = z.object({
+  step: z.literal('finish'),
+  rolloutId,
+  outcome: z.enum(['succeeded', 'halted']),
+  reason: z.optional(z.string().check(z.maxLength(2000))),
+});

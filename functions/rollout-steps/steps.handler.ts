@@ -6,7 +6,6 @@ import { parseInput } from '../shared/parse';
 import { jobs } from '../shared/rollout-ports/jobs';
 import { orchestrator } from '../shared/rollout-ports/orchestrator';
 import { plans } from '../shared/rollout-ports/plans';
-import { rollbackRollout } from '../shared/rollout-ports/start-rollout';
 import { clock, deltas, releases, rollouts } from '../shared/rollout-ports/stores';
 import { trustRepository } from '../shared/rollout-ports/trust-repository';
 import { failureReason, makeFailRollout } from '../use-cases/rollouts/fail-rollout';
@@ -15,7 +14,6 @@ import {
   makeAddWaveDevices,
   makeCheckWave,
   makeCreateWaveJob,
-  makeFinishRollout,
   makeNextStep,
   makeParkRollout,
   makeStartWave,
@@ -29,7 +27,8 @@ const waveTimeoutMinutes = Number(requireEnv('WAVE_TIMEOUT_MINUTES'));
 
 /**
  * The rollout state machine's steps. One function (its steps share nearly all permissions),
- * the step chosen by the state; each step is one use case.
+ * the step chosen by the state; each step is one use case. The last one, which may start a
+ * rollback, is finish.handler.ts.
  */
 export const handler = middy<unknown, unknown>()
   .use(injectLambdaContext(logger))
@@ -91,16 +90,6 @@ export const handler = middy<unknown, unknown>()
           request.kind,
         );
         return {};
-      case 'finish': {
-        const finish = makeFinishRollout({ rollouts: rollouts(), jobs: jobs(), rollback: rollbackRollout() });
-        const rollout = await finish(
-          request.rolloutId,
-          request.outcome === 'halted'
-            ? { outcome: 'halted', reason: request.reason ?? 'halted' }
-            : { outcome: 'succeeded' },
-        );
-        return { status: rollout.status };
-      }
       case 'end-wave':
         return makeEndWave({ rollouts: rollouts(), jobs: jobs() })(request.rolloutId, request.waveIndex);
       case 'fail': {

@@ -5,9 +5,9 @@
  */
 
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { KMSClient } from '@aws-sdk/client-kms';
 import middy from '@middy/core';
 import { dynamoDb } from '#clients/dynamodb';
+import { kms } from '#clients/kms';
 import { s3 } from '#clients/s3';
 import { DynamoDbTrustStore } from '../adapters/dynamodb-trust-store';
 import { KmsMetadataSigner } from '../adapters/kms-metadata-signer';
@@ -22,7 +22,6 @@ import { makePublishTrust } from '../use-cases/trust/publish-trust';
 import { makeSignRollout } from '../use-cases/trust/sign-rollout';
 import { TrustRequestV1, type TrustResponseV1 } from './schemas';
 
-const kms = new KMSClient({});
 const keyArns = requireEnv('ONLINE_KEY_ARNS').split(',').filter(Boolean);
 let signers: Promise<KmsMetadataSigner[]> | undefined;
 const onlineSigners = () => {

@@ -26,9 +26,11 @@ export interface DeltaBuildRequest {
   readonly releaseId: string;
   readonly version: string;
   readonly hardwareType: string;
+  /** The component both images are of. */
+  readonly component: string;
   readonly base: StoredImage & { readonly releaseId: string; readonly version: string };
   readonly image: StoredImage;
-  /** Where the patch goes: `deltaKey(releaseId, hardwareType, base.sha256)`. */
+  /** Where the patch goes: `deltaKey(releaseId, hardwareType, component, base.sha256)`. */
   readonly deltaKey: string;
   /** How many of the rollout's devices run the base (for the logs). */
   readonly deviceCount: number;
@@ -42,7 +44,7 @@ const sha256Of = (bytes: Uint8Array) => createHash('sha256').update(bytes).diges
 
 /**
  * Builds one delta:
- * 1. a delta already recorded for (release, hardware type, base) is left alone;
+ * 1. a delta already recorded for (release, hardware type, component, base) is left alone;
  * 2. reads the base and the image (the object versions the releases pinned) and refuses, writing
  *    nothing, when either's SHA-256 or size is not what the release recorded;
  * 3. makes the patch; one of NOT_WORTH_IT_RATIO of the image or more is recorded `not-worth-it`
@@ -56,7 +58,12 @@ export const makeBuildDelta =
   (ports: { storage: ArtifactStorage; deltas: DeltaStore; clock: Clock }) =>
   async (request: DeltaBuildRequest): Promise<BuildDeltaOutcome> => {
     const { storage, deltas, clock } = ports;
-    const recorded = await deltas.getDelta(request.releaseId, request.hardwareType, request.base.sha256);
+    const recorded = await deltas.getDelta(
+      request.releaseId,
+      request.hardwareType,
+      request.component,
+      request.base.sha256,
+    );
     if (recorded) return { outcome: 'already-recorded', delta: recorded };
 
     const base = await readVerified(storage, request.base, 'base');
@@ -64,6 +71,7 @@ export const makeBuildDelta =
     const record = {
       releaseId: request.releaseId,
       hardwareType: request.hardwareType,
+      component: request.component,
       baseSha256: request.base.sha256,
       baseSize: request.base.size,
       baseVersion: request.base.version,
@@ -101,7 +109,12 @@ export const makeBuildDelta =
     // Another build of the same delta (a concurrent rollout of the release) recorded first.
     return {
       outcome: 'lost-race',
-      delta: await deltas.getDelta(request.releaseId, request.hardwareType, request.base.sha256),
+      delta: await deltas.getDelta(
+        request.releaseId,
+        request.hardwareType,
+        request.component,
+        request.base.sha256,
+      ),
     };
   };
 

@@ -18,10 +18,7 @@ const TRACING = ['xray:PutTelemetryRecords on *', 'xray:PutTraceSegments on *'];
 
 describe.each(STAGE_NAMES)('bandwidth policy functions in the %s stage', (stage) => {
   const table = () => `<${outputTarget(template(stage), 'FleetTableName')}.Arn>`;
-  const shadows = () => [
-    `iot:UpdateThingShadow on ${stage === 'aws' ? `${IOT_ARN}:thing/*` : '*'}`,
-    'iot:DescribeEndpoint on *',
-  ];
+  const shadows = () => [`iot:UpdateThingShadow on ${stage === 'aws' ? `${IOT_ARN}:thing/*` : '*'}`];
 
   it('lets the device function read items, update the device item and write shadows, nothing else', () => {
     expect(functionGrants(template(stage), 'DeviceBandwidthPolicy')).toEqual(

@@ -34,6 +34,11 @@ describe('EdgeOpsFunction bundles', () => {
     expect(bundle).not.toContain('@aws-sdk/credential-provider-sso');
   });
 
+  it('carry no AWS event-stream codec, which no function uses (no-event-streams.ts)', () => {
+    expect(bundle).toContain('AWS event streams are not bundled into EdgeOps Lambdas');
+    expect(bundle).not.toContain(':message-type');
+  });
+
   it("carry only the SDK commands a handler sends (the SDK's ES module build, which tree-shakes)", () => {
     expect(bundle).toContain('GetItem');
     // An operation the fleet store never calls; the CommonJS build would bring every one.

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { EXECUTION_RETENTION_DAYS, ROLLOUT_RUN_MAX_DAYS } from '../../functions/domain/rollout-retention';
 import { STAGE_NAMES, type StageName, synthesizeOnce } from './synth';
-import { functionGrants, outputTarget, render, resource, resourcesOfType } from './template-queries';
+import {
+  functionGrants,
+  functionId,
+  outputTarget,
+  render,
+  resource,
+  resourcesOfType,
+} from './template-queries';
 
 const template = synthesizeOnce('aws', 'local');
 
@@ -132,7 +139,7 @@ describe.each(STAGE_NAMES)('rollout state machine failure paths in the %s stage'
 });
 
 describe.each(STAGE_NAMES)('rollout wave groups in the %s stage', (stage) => {
-  it('lets only the rollout steps and the operator controls delete thing groups', () => {
+  it('lets only the rollout steps (finish included) and the operator controls delete thing groups', () => {
     const t = template(stage);
     const deleters = Object.keys(resourcesOfType(t, 'AWS::Lambda::Function')).filter((id) =>
       functionGrants(t, id).some((g) => g.startsWith('iot:DeleteThingGroup on')),
@@ -141,16 +148,58 @@ describe.each(STAGE_NAMES)('rollout wave groups in the %s stage', (stage) => {
     expect(deleters.map((id) => id.replace(/[0-9A-F]{8}$/, '')).sort()).toEqual(
       expect.arrayContaining([
         expect.stringContaining('RolloutSteps'),
+        expect.stringContaining('FinishRollout'),
         expect.stringContaining('ControlRollout'),
       ]),
     );
-    expect(deleters).toHaveLength(2);
+    expect(deleters).toHaveLength(3);
     for (const id of deleters) {
       const resources = functionGrants(t, id)
         .filter((g) => g.startsWith('iot:DeleteThingGroup on'))
         .map((g) => g.replace('iot:DeleteThingGroup on ', ''));
       expect(resources).toEqual([stage === 'aws' ? expect.stringMatching(/:thinggroup\/\*$/) : '*']);
     }
+  });
+});
+
+describe.each(STAGE_NAMES)('rollout functions in the %s stage', (stage) => {
+  const grantsOf = (name: string) => functionGrants(template(stage), name).map((g) => g.split(' on ')[0]);
+
+  it('lets only what starts rollouts start executions and write plans', () => {
+    const t = template(stage);
+    const starters = Object.keys(resourcesOfType(t, 'AWS::Lambda::Function'))
+      .filter((id) => functionGrants(t, id).some((g) => g.startsWith('states:StartExecution on')))
+      .map((id) => id.replace(/[0-9A-F]{8}$/, ''))
+      .sort();
+
+    expect(starters).toEqual([
+      expect.stringContaining('FinishRollout'),
+      expect.stringContaining('RollbackRollout'),
+      expect.stringContaining('StartRollout'),
+    ]);
+    for (const name of ['FinishRollout', 'RollbackRollout', 'StartRollout'])
+      expect(grantsOf(name)).toContain('s3:PutObject');
+  });
+
+  it('keeps the steps and the operator controls from starting rollouts', () => {
+    for (const name of ['RolloutSteps', 'ControlRollout']) {
+      expect(grantsOf(name)).not.toContain('states:StartExecution');
+      expect(grantsOf(name)).not.toContain('s3:PutObject');
+      expect(grantsOf(name)).not.toContain('iot:ListThingsInThingGroup');
+    }
+    // The operator controls cancel jobs; they never create one.
+    expect(grantsOf('ControlRollout')).not.toContain('iot:CreateJob');
+    expect(grantsOf('ControlRollout')).not.toContain('iam:PassRole');
+  });
+
+  it('sends the finish step to its own function', () => {
+    const { States } = definition(stage);
+    const t = template(stage);
+
+    for (const name of ['FinishSucceeded', 'FinishHalted', 'FinishUnsigned']) {
+      expect(JSON.stringify(States[name])).toContain(`<${functionId(t, 'FinishRollout')}.Arn>`);
+    }
+    expect(JSON.stringify(States.NextStep)).toContain(`<${functionId(t, 'RolloutSteps')}.Arn>`);
   });
 });
 

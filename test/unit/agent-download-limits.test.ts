@@ -169,7 +169,7 @@ describe('DeviceAgent OTA: downloads that always end', () => {
 
   const jobRecord = async () =>
     JSON.parse(await readFile(join(stateDir, 'job.json'), 'utf8').catch(() => 'null')) as {
-      downloadMs?: number;
+      components: { downloadMs?: number }[];
     } | null;
 
   async function until(check: () => Promise<boolean>, timeoutMs = 3_000) {
@@ -232,9 +232,9 @@ describe('DeviceAgent OTA: downloads that always end', () => {
     const first = newAgent(limits);
     await first.start();
     core.createJob('job-1', jobDocument(), [THING]);
-    await until(async () => ((await jobRecord())?.downloadMs ?? 0) >= 140_000);
+    await until(async () => ((await jobRecord())?.components[0]?.downloadMs ?? 0) >= 140_000);
     await first.stop();
-    const spent = (await jobRecord())?.downloadMs ?? 0;
+    const spent = (await jobRecord())?.components[0]?.downloadMs ?? 0;
 
     const restarted = newAgent(limits);
     const { result: execution, ms } = await timed(restarted.start().then(() => finished(restarted, 'job-1')));

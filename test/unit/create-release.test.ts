@@ -6,6 +6,7 @@ import {
   ReleaseNotFoundError,
   ValidationError,
 } from '../../functions/domain/errors';
+import { releaseView } from '../../functions/operator-api/release-view';
 import { makeCreateRelease } from '../../functions/use-cases/create-release';
 import { makeGetRelease, makeListReleases } from '../../functions/use-cases/get-release';
 
@@ -17,11 +18,12 @@ async function storedArtifact(
   store: InMemoryReleaseStore,
   hardwareType: string,
   ready = true,
+  kind: Artifact['kind'] = 'firmware',
 ): Promise<Artifact> {
   const id = `art-00000000-0000-4000-8000-${String(++counter).padStart(12, '0')}`;
   const artifact = newArtifact(
     id,
-    { kind: 'firmware', hardwareType, version: '3.0.0', size: 5 },
+    { kind, hardwareType, version: '3.0.0', size: 5 },
     { type: 'single' },
     clock.now(),
   );
@@ -67,6 +69,98 @@ describe('createRelease', () => {
       ValidationError,
     );
     expect(await releases.getRelease('rel-3.1.0')).toBeUndefined();
+  });
+});
+
+describe('createRelease with components', () => {
+  it('stores the components and shows them per hardware type, in install order', async () => {
+    const releases = new InMemoryReleaseStore();
+    const rootfs = await storedArtifact(releases, 'rpi4');
+    const app = await storedArtifact(releases, 'rpi4', true, 'app');
+    const model = await storedArtifact(releases, 'jetson', true, 'model');
+    const create = makeCreateRelease({ releases, clock });
+
+    const release = await create({
+      version: '4.0.0',
+      components: [
+        { name: 'rootfs', handler: 'rootfs', artifactIds: [rootfs.artifactId] },
+        {
+          name: 'app',
+          handler: 'docker-compose',
+          settings: { project: 'edge' },
+          artifactIds: [app.artifactId],
+        },
+        { name: 'model', handler: 'file', artifactIds: [model.artifactId] },
+      ],
+      downloadLimits: { jetson: { maxSeconds: 7200 } },
+    });
+
+    expect(await releases.getRelease('rel-4.0.0')).toEqual(release);
+    const view = releaseView(release);
+    expect(view.components).toEqual({
+      jetson: [
+        {
+          name: 'model',
+          handler: 'file',
+          order: 2,
+          settings: {},
+          artifact: expect.objectContaining({ artifactId: model.artifactId, kind: 'model' }),
+        },
+      ],
+      rpi4: [
+        expect.objectContaining({ name: 'rootfs', handler: 'rootfs', order: 0 }),
+        expect.objectContaining({
+          name: 'app',
+          handler: 'docker-compose',
+          order: 1,
+          settings: { project: 'edge' },
+        }),
+      ],
+    });
+    expect(view.downloadLimits).toEqual({ jetson: { maxSeconds: 7200 } });
+    // Old clients read `artifacts`, one per hardware type: a release of components has none to show.
+    expect(view).not.toHaveProperty('artifacts');
+  });
+
+  it('keeps `artifacts` in the view of a single-image release, for clients from before components', async () => {
+    const releases = new InMemoryReleaseStore();
+    const rpi = await storedArtifact(releases, 'rpi4');
+
+    const view = releaseView(
+      await makeCreateRelease({ releases, clock })({ version: '4.1.0', artifactIds: [rpi.artifactId] }),
+    );
+
+    expect(view.artifacts).toEqual({
+      rpi4: expect.objectContaining({ artifactId: rpi.artifactId, size: 5 }),
+    });
+    expect(view.components.rpi4).toEqual([
+      expect.objectContaining({ name: 'firmware', handler: 'rootfs', order: 0 }),
+    ]);
+    expect(view.downloadLimits).toEqual({});
+  });
+
+  it('writes nothing when a component is refused, and names it', async () => {
+    const releases = new InMemoryReleaseStore();
+    const rootfs = await storedArtifact(releases, 'rpi4');
+    const waiting = await storedArtifact(releases, 'rpi4', false, 'app');
+    const create = makeCreateRelease({ releases, clock });
+
+    const refusal = create({
+      version: '4.2.0',
+      components: [
+        { name: 'rootfs', handler: 'rootfs', artifactIds: [rootfs.artifactId] },
+        { name: 'app', handler: 'app', artifactIds: [waiting.artifactId] },
+      ],
+    });
+
+    await expect(refusal).rejects.toBeInstanceOf(ValidationError);
+    await expect(refusal).rejects.toMatchObject({
+      issues: [
+        { field: 'components.1.artifacts.0', message: `${waiting.artifactId} is awaiting-upload, not ready` },
+      ],
+    });
+    expect(await releases.getRelease('rel-4.2.0')).toBeUndefined();
+    expect((await releases.listReleases({ limit: 10 })).items).toEqual([]);
   });
 });
 

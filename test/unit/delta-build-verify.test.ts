@@ -30,6 +30,7 @@ describe('build delta round trip', () => {
         releaseId: 'rel-2.0.0',
         version: '2.0.0',
         hardwareType: 'rpi4',
+        component: 'firmware',
         base: {
           releaseId: 'rel-1.0.0',
           version: '1.0.0',
@@ -44,7 +45,7 @@ describe('build delta round trip', () => {
           sha256: sha256(image),
           size: image.length,
         },
-        deltaKey: deltaKey('rel-2.0.0', 'rpi4', sha256(base)),
+        deltaKey: deltaKey('rel-2.0.0', 'rpi4', 'firmware', sha256(base)),
         deviceCount: 1,
       }),
     ).rejects.toThrow(/rebuilds .* not the image/);

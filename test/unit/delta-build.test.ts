@@ -5,12 +5,13 @@ import { InMemoryArtifactStorage } from '../../functions/adapters/in-memory-arti
 import { InMemoryDeltaStore } from '../../functions/adapters/in-memory-delta-store';
 import { InMemoryRolloutStore } from '../../functions/adapters/in-memory-rollout-store';
 import { BuildDeltaEventV1 } from '../../functions/delta-building/schemas';
-import { DeltaInputMismatchError, deltaKey } from '../../functions/domain/delta';
+import { DeltaInputMismatchError, deltaKey, MAX_DELTA_BUILDS } from '../../functions/domain/delta';
 import type { DeviceExecution, Rollout } from '../../functions/domain/rollout';
 import type { ReleaseCatalog, ReleaseForRollout } from '../../functions/ports/release-catalog';
 import { type DeltaBuildRequest, makeBuildDelta } from '../../functions/use-cases/build-delta';
 import { makePlanDeltas } from '../../functions/use-cases/rollouts/plan-deltas';
 import { createRolloutWith } from './rollout-fixtures';
+import { component } from './rollout-harness';
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const clock = { now: () => new Date('2026-01-01T00:00:00Z') };
@@ -34,6 +35,7 @@ function setup() {
     releaseId: 'rel-2.0.0',
     version: '2.0.0',
     hardwareType: 'rpi4',
+    component: 'app',
     base: {
       releaseId: 'rel-1.0.0',
       version: '1.0.0',
@@ -48,7 +50,7 @@ function setup() {
       sha256: sha256(image),
       size: image.length,
     },
-    deltaKey: deltaKey('rel-2.0.0', 'rpi4', sha256(base)),
+    deltaKey: deltaKey('rel-2.0.0', 'rpi4', 'app', sha256(base)),
     deviceCount: 3,
   };
   return { storage, deltas, base, image, request, build: makeBuildDelta({ storage, deltas, clock }) };
@@ -72,13 +74,14 @@ describe('build delta', () => {
       delta: {
         releaseId: 'rel-2.0.0',
         hardwareType: 'rpi4',
+        component: 'app',
         baseSha256: t.request.base.sha256,
         baseSize: t.base.length,
         baseVersion: '1.0.0',
         imageSha256: t.request.image.sha256,
         imageSize: t.image.length,
         status: 'ready',
-        s3Key: `deltas/rel-2.0.0/rpi4/${t.request.base.sha256}.zst`,
+        s3Key: `deltas/rel-2.0.0/rpi4/app/${t.request.base.sha256}.zst`,
         s3VersionId: stored?.versionId,
         size: patch.length,
         sha256: sha256(patch),
@@ -152,10 +155,48 @@ describe('build delta event', () => {
     expect(BuildDeltaEventV1.parse(event).build).toEqual(build);
   });
 
-  it('refuses a patch key other than the one its release, hardware type and base name', () => {
+  it('refuses a patch key other than the one its release, hardware type, component and base name', () => {
     expect(
       BuildDeltaEventV1.safeParse({ ...event, build: { ...build, deltaKey: 'artifacts/x' } }).success,
     ).toBe(false);
+    expect(BuildDeltaEventV1.safeParse({ ...event, build: { ...build, component: 'model' } }).success).toBe(
+      false,
+    );
+  });
+
+  it(`keeps a plan of ${MAX_DELTA_BUILDS} of the longest builds within the 256 KB Step Functions state`, () => {
+    const releaseId = `rel-${'9'.repeat(60)}`;
+    const hardwareType = 'h'.repeat(64);
+    const component = 'c'.repeat(32);
+    const longest = BuildDeltaEventV1.parse({
+      ...event,
+      build: {
+        releaseId,
+        version: '9'.repeat(60),
+        hardwareType,
+        component,
+        base: {
+          releaseId,
+          version: '9'.repeat(60),
+          key: 'artifacts/art-00000000-0000-4000-8000-000000000000',
+          versionId: 'v'.repeat(64),
+          sha256: 'a'.repeat(64),
+          size: 2 ** 28 - 1,
+        },
+        image: {
+          key: 'artifacts/art-00000000-0000-4000-8000-000000000001',
+          versionId: 'v'.repeat(64),
+          sha256: 'b'.repeat(64),
+          size: 2 ** 28 - 1,
+        },
+        deltaKey: deltaKey(releaseId, hardwareType, component, 'a'.repeat(64)),
+        deviceCount: 1_000_000,
+      },
+    }).build;
+
+    const plan = JSON.stringify({ deltas: { builds: Array(MAX_DELTA_BUILDS).fill(longest) } });
+
+    expect(Buffer.byteLength(plan)).toBeLessThan(200 * 1024);
   });
 
   it('refuses inputs outside artifacts/', () => {
@@ -169,16 +210,16 @@ describe('plan deltas for a rollout', () => {
   const release = (version: string, c: string): ReleaseForRollout => ({
     releaseId: `rel-${version}`,
     version,
-    artifacts: [
-      {
-        hardwareType: 'rpi4',
-        bucket: 'b',
-        key: `artifacts/art-${version}`,
-        versionId: `v${version}`,
-        size: 100,
-        sha256: sha(c),
-      },
-    ],
+    components: {
+      rpi4: [
+        component(version, {
+          key: `artifacts/art-${version}`,
+          versionId: `v${version}`,
+          size: 100,
+          sha256: sha(c),
+        }),
+      ],
+    },
   });
   const catalog = [release('1.0.0', 'a'), release('1.1.0', 'b'), release('2.0.0', 'c')];
   const releases: ReleaseCatalog = {
@@ -222,6 +263,7 @@ describe('plan deltas for a rollout', () => {
     await deltas.putDelta({
       releaseId: 'rel-2.0.0',
       hardwareType: 'rpi4',
+      component: 'firmware',
       baseSha256: sha('a'),
       baseSize: 100,
       baseVersion: '1.0.0',
@@ -238,6 +280,7 @@ describe('plan deltas for a rollout', () => {
         releaseId: 'rel-2.0.0',
         version: '2.0.0',
         hardwareType: 'rpi4',
+        component: 'firmware',
         base: {
           releaseId: 'rel-1.1.0',
           version: '1.1.0',
@@ -247,7 +290,7 @@ describe('plan deltas for a rollout', () => {
           size: 100,
         },
         image: { key: 'artifacts/art-2.0.0', versionId: 'v2.0.0', sha256: sha('c'), size: 100 },
-        deltaKey: `deltas/rel-2.0.0/rpi4/${sha('b')}.zst`,
+        deltaKey: `deltas/rel-2.0.0/rpi4/firmware/${sha('b')}.zst`,
         deviceCount: 2,
       },
     ]);

@@ -11,6 +11,7 @@ import {
   CreateArtifactRequest,
   CreateReleaseRequest,
   ReleasePath,
+  releaseRequestOf,
 } from '../../functions/operator-api/release-schemas';
 import { parseInput, parseJsonBody } from '../../functions/shared/parse';
 
@@ -71,6 +72,132 @@ describe('CreateReleaseRequest', () => {
     const body = JSON.stringify({ version: '1.0.0', artifacts: [ARTIFACT_ID], ...change });
 
     expect(fieldsOf(() => parseJsonBody(CreateReleaseRequest, body))).toContain(field);
+  });
+});
+
+describe('CreateReleaseRequest with components', () => {
+  const component = (patch: Record<string, unknown> = {}) => ({
+    name: 'app',
+    handler: 'docker-compose',
+    artifacts: [ARTIFACT_ID],
+    ...patch,
+  });
+  const body = (patch: Record<string, unknown>) =>
+    JSON.stringify({ version: '2.0.0', components: [component()], ...patch });
+
+  it('reads components in install order, with settings and download limits', () => {
+    const parsed = parseJsonBody(
+      CreateReleaseRequest,
+      body({
+        components: [
+          component({ name: 'rootfs', handler: 'rootfs' }),
+          component({ settings: { 'compose-file': '/opt/app/compose.yaml' } }),
+        ],
+        downloadLimits: { rpi4: { minBytesPerSecond: 4096 } },
+      }),
+    );
+
+    expect(releaseRequestOf(parsed)).toEqual({
+      version: '2.0.0',
+      components: [
+        { name: 'rootfs', handler: 'rootfs', artifactIds: [ARTIFACT_ID] },
+        {
+          name: 'app',
+          handler: 'docker-compose',
+          settings: { 'compose-file': '/opt/app/compose.yaml' },
+          artifactIds: [ARTIFACT_ID],
+        },
+      ],
+      downloadLimits: { rpi4: { minBytesPerSecond: 4096 } },
+    });
+  });
+
+  it('reads the body of artifacts alone as before', () => {
+    const parsed = parseJsonBody(
+      CreateReleaseRequest,
+      JSON.stringify({ version: '1.0.0', artifacts: [ARTIFACT_ID] }),
+    );
+
+    expect(releaseRequestOf(parsed)).toEqual({ version: '1.0.0', artifactIds: [ARTIFACT_ID] });
+  });
+
+  it.each([
+    ['neither artifacts nor components', { components: undefined }, 'artifacts'],
+    ['both artifacts and components', { artifacts: [ARTIFACT_ID] }, 'components'],
+    [
+      'download limits without components',
+      { components: undefined, artifacts: [ARTIFACT_ID], downloadLimits: { rpi4: { maxSeconds: 60 } } },
+      'downloadLimits',
+    ],
+    ['no components', { components: [] }, 'components'],
+    [
+      'more than 8 components',
+      { components: Array.from({ length: 9 }, (_, i) => component({ name: `c${i}` })) },
+      'components',
+    ],
+    ['a component name in capitals', { components: [component({ name: 'App' })] }, 'components.0.name'],
+    ['a component name with a slash', { components: [component({ name: 'app/x' })] }, 'components.0.name'],
+    ['no handler', { components: [component({ handler: undefined })] }, 'components.0.handler'],
+    ['a handler path', { components: [component({ handler: '../bin/sh' })] }, 'components.0.handler'],
+    [
+      'a component without artifacts',
+      { components: [component({ artifacts: [] })] },
+      'components.0.artifacts',
+    ],
+    [
+      'more than 16 artifacts in a component',
+      { components: [component({ artifacts: Array(17).fill(ARTIFACT_ID) })] },
+      'components.0.artifacts',
+    ],
+    [
+      'an artifact id of another kind',
+      { components: [component({ artifacts: [ARTIFACT_ID, 'dev-1'] })] },
+      'components.0.artifacts.1',
+    ],
+    [
+      'a setting name in capitals',
+      { components: [component({ settings: { Path: '/opt' } })] },
+      'components.0.settings.Path',
+    ],
+    [
+      'a setting that is not text',
+      { components: [component({ settings: { port: 8080 } })] },
+      'components.0.settings.port',
+    ],
+    [
+      'a setting over 512 characters',
+      { components: [component({ settings: { path: 'x'.repeat(513) } })] },
+      'components.0.settings.path',
+    ],
+    [
+      'more than 16 settings',
+      {
+        components: [
+          component({ settings: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`s${i}`, 'x'])) }),
+        ],
+      },
+      'components.0.settings',
+    ],
+    ['an unknown component field', { components: [component({ kind: 'app' })] }, 'components.0'],
+    [
+      'download limits for a hardware type with spaces',
+      { downloadLimits: { 'rpi 4': { maxSeconds: 60 } } },
+      'downloadLimits.rpi 4',
+    ],
+    ['empty download limits', { downloadLimits: { rpi4: {} } }, 'downloadLimits.rpi4'],
+    [
+      'a zero rate',
+      { downloadLimits: { rpi4: { minBytesPerSecond: 0 } } },
+      'downloadLimits.rpi4.minBytesPerSecond',
+    ],
+    [
+      'a limit over 30 days',
+      { downloadLimits: { rpi4: { maxSeconds: 31 * 86_400 } } },
+      'downloadLimits.rpi4.maxSeconds',
+    ],
+    ['an unknown limit', { downloadLimits: { rpi4: { maxBytes: 10 } } }, 'downloadLimits.rpi4'],
+  ])('names the field for %s', (_case, change, field) => {
+    expect(fieldsOf(() => parseJsonBody(CreateReleaseRequest, body(change)))).toContain(field);
   });
 });
 

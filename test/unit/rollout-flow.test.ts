@@ -8,7 +8,7 @@ import { InMemoryRolloutStore } from '../../functions/adapters/in-memory-rollout
 import { InMemoryTrustFiles, InMemoryTrustStore } from '../../functions/adapters/in-memory-trust-repository';
 import { RolloutStateError, ValidationError } from '../../functions/domain/errors';
 import type { WaveSpec } from '../../functions/domain/rollout';
-import type { ReleaseCatalog, ReleaseForRollout } from '../../functions/ports/release-catalog';
+import type { ReleaseCatalog } from '../../functions/ports/release-catalog';
 import type { RolloutOrchestrator } from '../../functions/ports/rollout-orchestrator';
 import type { TargetDevice } from '../../functions/ports/target-resolver';
 import { makeControlRollout } from '../../functions/use-cases/rollouts/control-rollout';
@@ -28,14 +28,7 @@ import {
   makeWriteExecutions,
 } from '../../functions/use-cases/rollouts/run-waves';
 import { makeStartRollout } from '../../functions/use-cases/rollouts/start-rollout';
-
-const release = (version: string): ReleaseForRollout => ({
-  releaseId: `rel-${version}`,
-  version,
-  artifacts: [
-    { hardwareType: 'rpi4', bucket: 'b', key: `artifacts/${version}`, size: 10, sha256: 'a'.repeat(64) },
-  ],
-});
+import { release } from './rollout-harness';
 
 const waves = (...specs: Partial<WaveSpec>[]): WaveSpec[] =>
   specs.map((s) => ({

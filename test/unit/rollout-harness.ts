@@ -11,7 +11,11 @@ import { InMemoryRolloutStore } from '../../functions/adapters/in-memory-rollout
 import { InMemoryTrustFiles, InMemoryTrustStore } from '../../functions/adapters/in-memory-trust-repository';
 import type { WaveSpec } from '../../functions/domain/rollout';
 import type { JobDispatcher } from '../../functions/ports/job-dispatcher';
-import type { ReleaseCatalog, ReleaseForRollout } from '../../functions/ports/release-catalog';
+import type {
+  ReleaseCatalog,
+  ReleaseComponent,
+  ReleaseForRollout,
+} from '../../functions/ports/release-catalog';
 import type { RolloutOrchestrator } from '../../functions/ports/rollout-orchestrator';
 import type { RolloutStore } from '../../functions/ports/rollout-store';
 import type { TargetDevice } from '../../functions/ports/target-resolver';
@@ -33,12 +37,24 @@ import {
 import { makeStartRollout } from '../../functions/use-cases/rollouts/start-rollout';
 import { makeEndWave } from '../../functions/use-cases/rollouts/wave-groups';
 
+/** One component of a release for one hardware type (a single image: `firmware` on `rootfs`). */
+export const component = (version: string, patch: Partial<ReleaseComponent> = {}): ReleaseComponent => ({
+  name: 'firmware',
+  handler: 'rootfs',
+  order: 0,
+  settings: {},
+  version,
+  bucket: 'b',
+  key: `artifacts/${version}`,
+  size: 10,
+  sha256: 'a'.repeat(64),
+  ...patch,
+});
+
 export const release = (version: string): ReleaseForRollout => ({
   releaseId: `rel-${version}`,
   version,
-  artifacts: [
-    { hardwareType: 'rpi4', bucket: 'b', key: `artifacts/${version}`, size: 10, sha256: 'a'.repeat(64) },
-  ],
+  components: { rpi4: [component(version)] },
 });
 
 export const waves = (...specs: Partial<WaveSpec>[]): WaveSpec[] =>

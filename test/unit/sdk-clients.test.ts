@@ -1,121 +1,57 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 /**
- * The per-client modules (`#clients/*`) read the environment when first imported, so each test
- * stubs it and imports a fresh copy. Nothing here sends a request.
+ * The per-client modules (`#clients/*`) and the modules Lambda bundles take in place of parts of
+ * the SDK (lib/edgeops-function.ts). Each test imports fresh copies. Nothing here sends a
+ * request; test/unit/aws-api.test.ts has the clients' requests.
  */
 beforeEach(() => {
   vi.resetModules();
   vi.stubEnv('AWS_REGION', 'eu-west-1');
-  vi.stubEnv('AWS_ENDPOINT_URL', undefined);
-  vi.stubEnv('IOT_DATA_ENDPOINT', undefined);
 });
 afterEach(() => {
   vi.unstubAllEnvs();
+  vi.unstubAllGlobals();
   vi.restoreAllMocks();
 });
 
-const hasTlsMarker = (stack: { identify(): string[] }) =>
-  stack.identify().some((entry) => entry.startsWith('localAwsTlsMarker'));
+describe('#clients/*', () => {
+  it('make their clients without a region, credentials or a request (at import, on cold start)', async () => {
+    vi.stubEnv('AWS_REGION', undefined);
+    const fetch = vi.fn();
+    vi.stubGlobal('fetch', fetch);
 
-describe('#clients/s3', () => {
-  it('addresses buckets by path and marks requests as TLS when AWS_ENDPOINT_URL points at local AWS', async () => {
-    vi.stubEnv('AWS_ENDPOINT_URL', 'http://localhost:4566');
+    const modules = await Promise.all([
+      import('#clients/s3'),
+      import('#clients/iot'),
+      import('#clients/iot-data-plane'),
+      import('#clients/lambda'),
+      import('#clients/sfn'),
+      import('#clients/kms'),
+    ]);
 
-    const { s3 } = await import('#clients/s3');
-
-    expect(s3.config.forcePathStyle).toBe(true);
-    expect(hasTlsMarker(s3.middlewareStack)).toBe(true);
-  });
-
-  it('uses virtual-hosted buckets and adds no TLS marker in AWS', async () => {
-    const { s3 } = await import('#clients/s3');
-
-    expect(s3.config.forcePathStyle).toBe(false);
-    expect(hasTlsMarker(s3.middlewareStack)).toBe(false);
-  });
-
-  it('computes request checksums only where an operation requires one', async () => {
-    const { s3 } = await import('#clients/s3');
-
-    await expect(s3.config.requestChecksumCalculation()).resolves.toBe('WHEN_REQUIRED');
+    expect(modules.map((m) => Object.keys(m))).toEqual([
+      ['s3'],
+      ['iot'],
+      ['iotData'],
+      ['lambda'],
+      ['sfn'],
+      ['kms'],
+    ]);
+    expect(fetch).not.toHaveBeenCalled();
   });
 });
 
-describe('#clients/iot-data-plane', () => {
-  it('uses IOT_DATA_ENDPOINT when it is set, without asking AWS IoT', async () => {
-    vi.stubEnv('IOT_DATA_ENDPOINT', 'abc-ats.iot.eu-west-1.amazonaws.com');
-    const { iot } = await import('#clients/iot');
-    const send = vi.spyOn(iot, 'send');
-    const { iotDataPlane } = await import('#clients/iot-data-plane');
+describe('no-event-streams (what Lambda bundles load for @smithy/core/event-streams)', () => {
+  it('fails an event-stream operation, saying why', async () => {
+    const { EventStreamSerde, eventStreamSerdeProvider } = await import(
+      '../../functions/shared/clients/no-event-streams'
+    );
 
-    const client = await iotDataPlane();
-
-    expect(await client.config.endpoint?.()).toMatchObject({
-      protocol: 'https:',
-      hostname: 'abc-ats.iot.eu-west-1.amazonaws.com',
-    });
-    expect(send).not.toHaveBeenCalled();
-  });
-
-  it("uses local AWS's endpoint, not the one DescribeEndpoint names, when AWS_ENDPOINT_URL is set", async () => {
-    vi.stubEnv('AWS_ENDPOINT_URL', 'http://localhost:4566');
-    const { iot } = await import('#clients/iot');
-    const send = vi.spyOn(iot, 'send');
-    const { iotDataPlane } = await import('#clients/iot-data-plane');
-
-    const client = await iotDataPlane();
-
-    // No endpoint of its own: the SDK sends to AWS_ENDPOINT_URL, as every other client does.
-    expect(client.config.endpoint).toBeUndefined();
-    expect(send).not.toHaveBeenCalled();
-  });
-
-  it('asks AWS IoT for the iot:Data-ATS endpoint once and reuses the client', async () => {
-    const { iot } = await import('#clients/iot');
-    const send = vi
-      .spyOn(iot, 'send')
-      .mockImplementation(async () => ({ endpointAddress: 'xyz-ats.iot.eu-west-1.amazonaws.com' }));
-    const { iotDataPlane } = await import('#clients/iot-data-plane');
-
-    const first = await iotDataPlane();
-    const second = await iotDataPlane();
-
-    expect(second).toBe(first);
-    expect(send).toHaveBeenCalledTimes(1);
-    const command = send.mock.calls[0]?.[0];
-    expect(command?.constructor.name).toBe('DescribeEndpointCommand');
-    expect(command?.input).toEqual({ endpointType: 'iot:Data-ATS' });
-    expect(await first.config.endpoint?.()).toMatchObject({
-      hostname: 'xyz-ats.iot.eu-west-1.amazonaws.com',
-    });
-  });
-
-  it('tries the lookup again on the next call after one fails', async () => {
-    const { iot } = await import('#clients/iot');
-    const send = vi
-      .spyOn(iot, 'send')
-      .mockImplementationOnce(async () => {
-        throw new Error('throttled');
-      })
-      .mockImplementationOnce(async () => ({ endpointAddress: 'xyz-ats.iot.eu-west-1.amazonaws.com' }));
-    const { iotDataPlane } = await import('#clients/iot-data-plane');
-
-    await expect(iotDataPlane()).rejects.toThrow('throttled');
-    const client = await iotDataPlane();
-
-    expect(send).toHaveBeenCalledTimes(2);
-    expect(await client.config.endpoint?.()).toMatchObject({
-      hostname: 'xyz-ats.iot.eu-west-1.amazonaws.com',
-    });
-  });
-
-  it('fails when AWS IoT names no data endpoint', async () => {
-    const { iot } = await import('#clients/iot');
-    vi.spyOn(iot, 'send').mockImplementation(async () => ({}));
-    const { iotDataPlane } = await import('#clients/iot-data-plane');
-
-    await expect(iotDataPlane()).rejects.toThrow('AWS IoT returned no data endpoint');
+    expect(() => eventStreamSerdeProvider()).toThrow(
+      'AWS event streams are not bundled into EdgeOps Lambdas',
+    );
+    expect(() => new EventStreamSerde()).toThrow('AWS event streams are not bundled');
   });
 });
 

@@ -6,16 +6,18 @@ import { logger } from '../../shared/observability';
 import { parseInput } from '../../shared/parse';
 import { jobs } from '../../shared/rollout-ports/jobs';
 import { orchestrator } from '../../shared/rollout-ports/orchestrator';
-import { rollbackRollout } from '../../shared/rollout-ports/start-rollout';
 import { rollouts } from '../../shared/rollout-ports/stores';
 import { makeControlRollout } from '../../use-cases/rollouts/control-rollout';
 import { callerName, httpErrors, json, requireRole } from '../http';
 import { rolloutView } from './rollout-view';
 import { RolloutPath } from './schemas';
 
-const Action = z.enum(['pause', 'resume', 'approve', 'abort', 'rollback']);
+const Action = z.enum(['pause', 'resume', 'approve', 'abort']);
 
-/** `POST /rollouts/{rolloutId}/{pause|resume|approve|abort|rollback}` */
+/**
+ * `POST /rollouts/{rolloutId}/{pause|resume|approve|abort}`. A rollback starts a rollout, which
+ * takes other clients and grants: rollback-rollout.handler.ts.
+ */
 export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
   .use(injectLambdaContext(logger))
   .use(httpErrors())
@@ -25,10 +27,6 @@ export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
     const action = parseInput(Action, event.resource.split('/').pop(), 'action');
     const actor = callerName(event);
     logger.info('Rollout control', { rolloutId, action, actor });
-    if (action === 'rollback') {
-      const result = await rollbackRollout()(rolloutId, actor);
-      return json(202, { rollouts: result.rollouts.map((r) => rolloutView(r)), skipped: result.skipped });
-    }
     const control = makeControlRollout({ rollouts: rollouts(), jobs: jobs(), orchestrator: orchestrator() });
     return json(200, rolloutView(await control(rolloutId, action, actor)));
   });

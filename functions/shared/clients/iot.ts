@@ -1,4 +1,4 @@
-/** The AWS IoT control-plane client (things, certificates, jobs), made once per container. */
-import { IoTClient } from '@aws-sdk/client-iot';
+/** The AWS IoT control-plane client (things, certificates, jobs; aws-api/iot.ts), made once per container. */
+import { IotApi } from '../aws-api/iot';
 
-export const iot = new IoTClient({});
+export const iot = new IotApi();

@@ -1,4 +1,4 @@
-/** The Lambda client (invoking our own functions), made once per container. */
-import { LambdaClient } from '@aws-sdk/client-lambda';
+/** The Lambda client (invoking our own functions; aws-api/lambda.ts), made once per container. */
+import { LambdaApi } from '../aws-api/lambda';
 
-export const lambda = new LambdaClient({});
+export const lambda = new LambdaApi();

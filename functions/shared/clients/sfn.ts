@@ -1,4 +1,4 @@
-/** The Step Functions client, made once per container. */
-import { SFNClient } from '@aws-sdk/client-sfn';
+/** The Step Functions client (aws-api/sfn.ts), made once per container. */
+import { SfnApi } from '../aws-api/sfn';
 
-export const sfn = new SFNClient({});
+export const sfn = new SfnApi();

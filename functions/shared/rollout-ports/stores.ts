@@ -1,7 +1,7 @@
 /**
  * The rollout adapters, each made on first use from its environment variables, so a Lambda
  * needs (and is granted) only the ones it uses; a missing variable fails with its name.
- * One module per client set, so a bundle carries only the SDK clients its handler reaches:
+ * One module per client set, so a bundle carries only the AWS clients its handler reaches:
  * this one holds the DynamoDB stores (and the clock), which every rollout handler needs. The
  * trust store is in trust-repository.ts: it brings the TUF metadata models along.
  */

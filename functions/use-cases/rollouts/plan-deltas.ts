@@ -1,4 +1,4 @@
-import { deltaKey, planDeltas } from '../../domain/delta';
+import { deltaKey, planDeltas, type ReleaseImages } from '../../domain/delta';
 import { RolloutNotFoundError } from '../../domain/errors';
 import type { DeltaStore } from '../../ports/delta-store';
 import type { ReleaseCatalog, ReleaseForRollout } from '../../ports/release-catalog';
@@ -11,7 +11,8 @@ export interface DeltaPlan {
 
 /**
  * The deltas a rollout should have before its first wave starts (domain/delta.ts planDeltas):
- * from each image its devices run to the release's image, minus those recorded already. Each
+ * per hardware type and component, from the image of the component its devices run to the
+ * release's image of it, minus those recorded already. Each
  * build names the exact objects (key and version) and what they must measure, so the builder
  * reads nothing else. A rollback rollout gets none: it ships full images (its targets are signed
  * per rollout, with no delta paths) and should not wait for builds.
@@ -31,23 +32,40 @@ export const makePlanDeltas =
     const fromVersions = new Set(
       executions.flatMap((e) => (e.fromVersion !== release.version ? [e.fromVersion] : [])),
     );
-    const baseReleases: ReleaseForRollout[] = [];
+    const baseReleases: ReleaseImages[] = [];
     for (const version of fromVersions) {
       const found = await releases.findByVersion(version);
-      if (found) baseReleases.push(found);
+      if (found) baseReleases.push(imagesOf(found));
     }
     const existing = await deltas.listDeltas(release.releaseId);
 
-    const builds = planDeltas(release, executions, baseReleases, existing).map(
+    const builds = planDeltas(imagesOf(release), executions, baseReleases, existing).map(
       (build): DeltaBuildRequest => ({
         releaseId: build.releaseId,
         version: build.version,
         hardwareType: build.hardwareType,
+        component: build.component,
         base: { ...storedImage(build.base), releaseId: build.base.releaseId, version: build.base.version },
         image: storedImage(build.image),
-        deltaKey: deltaKey(build.releaseId, build.hardwareType, build.base.sha256),
+        deltaKey: deltaKey(build.releaseId, build.hardwareType, build.component, build.base.sha256),
         deviceCount: build.deviceCount,
       }),
     );
     return { builds };
   };
+
+/** Every image of a release, per hardware type and component. */
+const imagesOf = (release: ReleaseForRollout): ReleaseImages => ({
+  releaseId: release.releaseId,
+  version: release.version,
+  images: Object.entries(release.components).flatMap(([hardwareType, components]) =>
+    components.map((c) => ({
+      hardwareType,
+      component: c.name,
+      key: c.key,
+      ...(c.versionId === undefined ? {} : { versionId: c.versionId }),
+      size: c.size,
+      sha256: c.sha256,
+    })),
+  ),
+});

@@ -49,7 +49,7 @@ export const makePlanRollout =
         { field: 'target', message: 'empty' },
       ]);
     }
-    const supported = new Set(release.artifacts.map((a) => a.hardwareType));
+    const supported = new Set(Object.keys(release.components));
     const excluded: ExcludedDevice[] = [];
     const compatible = devices.filter((d) => {
       if (supported.has(d.hardwareType)) return true;

@@ -3,13 +3,10 @@
  * so an operator's pause or abort between steps is seen at the next one.
  */
 
-import {
-  deltaTargetPath,
-  imageTargetPath,
-  type JobDocumentV2,
-  rollbackTargetPath,
-} from '../../../contract/ota';
+import type { JobDocument, JobDocumentV3 } from '../../../contract/ota';
+import type { Delta } from '../../domain/delta';
 import { RolloutNotFoundError, RolloutStateError } from '../../domain/errors';
+import { isV2Compatible, targetPathsOf } from '../../domain/release';
 import {
   ACTIVE_ROLLOUT_STATUSES,
   type FailedSample,
@@ -24,7 +21,7 @@ import {
 import type { Clock } from '../../ports/clock';
 import type { DeltaStore } from '../../ports/delta-store';
 import type { JobDispatcher } from '../../ports/job-dispatcher';
-import type { ReleaseCatalog } from '../../ports/release-catalog';
+import type { ReleaseCatalog, ReleaseComponent, ReleaseForRollout } from '../../ports/release-catalog';
 import type { RolloutOrchestrator } from '../../ports/rollout-orchestrator';
 import type { RolloutPlanStore } from '../../ports/rollout-plan-store';
 import type { RolloutStore } from '../../ports/rollout-store';
@@ -155,10 +152,11 @@ export interface JobDocumentSettings {
 
 /**
  * Creates a wave's one IoT job, for the devices now in its grouping. Its document names, per
- * hardware type, the signed image target (or, for a rollback, the downgrade signed for this
- * rollout) and the ready deltas to it, with where to fetch them and every TUF metadata file a
- * device may need: the roots after the first, and the current timestamp, snapshot and targets.
- * Skipped if the rollout stopped running meanwhile.
+ * hardware type and component, the signed image target (or, for a rollback, the downgrade signed
+ * for this rollout) and the ready deltas to it, with where to fetch them and every TUF metadata
+ * file a device may need: the roots after the first, and the current timestamp, snapshot and
+ * targets. A v2-compatible release goes out as `edgeops.ota.v2`, every other as `edgeops.ota.v3`
+ * (jobDocumentOf). Skipped if the rollout stopped running meanwhile.
  */
 export const makeCreateWaveJob =
   (ports: {
@@ -186,31 +184,15 @@ export const makeCreateWaveJob =
       metadata[rootFileName(v)] = trust.files.location(rootFileName(v));
     for (const name of ['timestamp.json', 'snapshot.json', 'targets.json'])
       metadata[name] = trust.files.location(name);
-    const document: JobDocumentV2 = {
-      schema: 'edgeops.ota.v2',
+    const document = jobDocumentOf({
       rolloutId,
       waveIndex,
       operation: rollout.operation,
-      release: { releaseId: release.releaseId, version: release.version },
-      trust: { metadata },
-      artifacts: release.artifacts.map((a) => ({
-        hardwareType: a.hardwareType,
-        target:
-          rollout.operation === 'rollback'
-            ? rollbackTargetPath(rolloutId, a.hardwareType)
-            : imageTargetPath(release.releaseId, a.hardwareType),
-        url: `s3://${a.bucket}/${a.key}`,
-        deltas: deltas
-          .filter((d) => d.hardwareType === a.hardwareType && d.imageSha256 === a.sha256)
-          .slice(0, 8)
-          .map((d) => ({
-            baseSha256: d.baseSha256,
-            target: deltaTargetPath(release.releaseId, a.hardwareType, d.baseSha256),
-            url: `s3://${a.bucket}/${d.s3Key}`,
-          })),
-      })),
+      release,
+      deltas,
+      metadata,
       healthCheckSeconds: settings.healthCheckSeconds,
-    };
+    });
     await jobs.startJob(jobId, document);
     // An abort that came while the job was being made has already cleaned up; do it again for
     // the job (and the group it re-made) that it could not see.
@@ -222,6 +204,84 @@ export const makeCreateWaveJob =
     }
     return { started: true, jobId };
   };
+
+/** Deltas offered per image: what the job document allows (contract/ota.ts). */
+const MAX_DELTA_OFFERS = 8;
+
+/**
+ * A wave's job document. Per hardware type and component: the signed image target (a rollback's
+ * own for a rollback rollout), its location, and the ready deltas to that image, at most 8, in the
+ * order recorded. A v2-compatible release (domain/release.ts isV2Compatible) is an
+ * `edgeops.ota.v2` document with one image per hardware type, as every agent takes; every other
+ * release is `edgeops.ota.v3`, its components in install order, with download limits where the
+ * release has them.
+ */
+export function jobDocumentOf(input: {
+  readonly rolloutId: string;
+  readonly waveIndex: number;
+  readonly operation: 'install' | 'rollback';
+  readonly release: ReleaseForRollout;
+  readonly deltas: readonly Delta[];
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly healthCheckSeconds: number;
+}): JobDocument {
+  const { rolloutId, operation, release } = input;
+  const entry = (hardwareType: string, c: ReleaseComponent) => {
+    const paths = targetPathsOf(release, c.name);
+    return {
+      target:
+        operation === 'rollback'
+          ? paths.rollback(rolloutId, hardwareType)
+          : paths.image(release.releaseId, hardwareType),
+      url: `s3://${c.bucket}/${c.key}`,
+      deltas: input.deltas
+        .filter(
+          (d) =>
+            d.hardwareType === hardwareType &&
+            d.component === c.name &&
+            d.imageSha256 === c.sha256 &&
+            d.status === 'ready' &&
+            d.s3Key,
+        )
+        .slice(0, MAX_DELTA_OFFERS)
+        .map((d) => ({
+          baseSha256: d.baseSha256,
+          target: paths.delta(release.releaseId, hardwareType, d.baseSha256),
+          url: `s3://${c.bucket}/${d.s3Key}`,
+        })),
+    };
+  };
+  const hardwareTypes = Object.entries(release.components);
+  const common = {
+    rolloutId,
+    waveIndex: input.waveIndex,
+    operation,
+    release: { releaseId: release.releaseId, version: release.version },
+    trust: { metadata: { ...input.metadata } },
+  };
+  const { healthCheckSeconds } = input;
+  if (isV2Compatible(release)) {
+    return {
+      schema: 'edgeops.ota.v2',
+      ...common,
+      artifacts: hardwareTypes.flatMap(([hardwareType, [image]]) =>
+        image ? [{ hardwareType, ...entry(hardwareType, image) }] : [],
+      ),
+      healthCheckSeconds,
+    };
+  }
+  const artifacts: JobDocumentV3['artifacts'] = hardwareTypes.map(([hardwareType, components]) => {
+    const download = release.downloadLimits?.[hardwareType];
+    return {
+      hardwareType,
+      components: [...components]
+        .sort((a, b) => a.order - b.order)
+        .map((c) => ({ name: c.name, ...entry(hardwareType, c) })),
+      ...(download === undefined ? {} : { download }),
+    };
+  });
+  return { schema: 'edgeops.ota.v3', ...common, artifacts, healthCheckSeconds };
+}
 
 export type WaveCheck =
   | {

@@ -1,16 +1,20 @@
-import { deltaTargetPath, imageTargetPath, rollbackTargetPath } from '../../../contract/ota';
+import type { ComponentFacts, SignedTargetFacts } from '../../../contract/ota';
 import { RolloutNotFoundError } from '../../domain/errors';
+import { isV2Compatible, targetPathsOf } from '../../domain/release';
 import type { TargetEntry } from '../../domain/tuf-metadata';
 import type { Clock } from '../../ports/clock';
 import type { DeltaStore } from '../../ports/delta-store';
-import type { ReleaseCatalog } from '../../ports/release-catalog';
+import type { ReleaseCatalog, ReleaseComponent } from '../../ports/release-catalog';
 import type { RolloutStore } from '../../ports/rollout-store';
 import type { Publication, TrustChange } from './publish-trust';
 
 /**
- * Signs what a rollout ships, before its first wave: the release's image per hardware type, every
- * ready delta to those images, and, for a rollback rollout, the explicit downgrade devices need
- * (`rollback/<rolloutId>/<hardwareType>/image`, valid for `rollbackValidHours`). Signing again
+ * Signs what a rollout ships, before its first wave: the release's image of every component per
+ * hardware type, every ready delta to those images, and, for a rollback rollout, the explicit
+ * downgrade devices need for each (valid for `rollbackValidHours`). A v2-compatible release
+ * (domain/release.ts isV2Compatible) keeps the single-image paths and facts; every other release
+ * gets per-component paths, and each of its targets carries the component's facts (name, handler,
+ * order, version, settings), signed, because they decide what the device changes. Signing again
  * what is already signed changes nothing; a path signed with other bytes fails the rollout.
  */
 export const makeSignRollout =
@@ -28,35 +32,47 @@ export const makeSignRollout =
     const release = await ports.releases.getRelease(rollout.releaseId);
     if (!release) throw new Error(`Release ${rollout.releaseId} of rollout ${rolloutId} is gone`);
     const { releaseId, version } = release;
+    const v2 = isV2Compatible(release);
+    const factsOf = (hardwareType: string, component: ReleaseComponent) =>
+      ({
+        releaseId,
+        version,
+        hardwareType,
+        ...(v2 ? {} : { component: componentFacts(component) }),
+      }) as const;
     const entries: TargetEntry[] = [];
-    for (const image of release.artifacts) {
-      const facts = { releaseId, version, hardwareType: image.hardwareType, kind: 'image' as const };
-      entries.push({
-        path: imageTargetPath(releaseId, image.hardwareType),
-        length: image.size,
-        sha256: image.sha256,
-        facts,
-      });
-      if (rollout.operation === 'rollback') {
-        const notAfter = new Date(ports.clock.now().getTime() + ports.rollbackValidHours * 3_600_000);
+    const notAfter = new Date(ports.clock.now().getTime() + ports.rollbackValidHours * 3_600_000);
+    for (const [hardwareType, components] of Object.entries(release.components)) {
+      for (const component of components) {
+        const paths = targetPathsOf(release, component.name);
+        const facts: SignedTargetFacts = { ...factsOf(hardwareType, component), kind: 'image' };
         entries.push({
-          path: rollbackTargetPath(rolloutId, image.hardwareType),
-          length: image.size,
-          sha256: image.sha256,
-          facts: { ...facts, rollback: { rolloutId, notAfter: notAfter.toISOString() } },
+          path: paths.image(releaseId, hardwareType),
+          length: component.size,
+          sha256: component.sha256,
+          facts,
         });
+        if (rollout.operation === 'rollback') {
+          entries.push({
+            path: paths.rollback(rolloutId, hardwareType),
+            length: component.size,
+            sha256: component.sha256,
+            facts: { ...facts, rollback: { rolloutId, notAfter: notAfter.toISOString() } },
+          });
+        }
       }
     }
     for (const delta of await ports.deltas.listDeltas(releaseId)) {
       if (delta.status !== 'ready' || delta.size === undefined || delta.sha256 === undefined) continue;
+      const component = release.components[delta.hardwareType]?.find((c) => c.name === delta.component);
+      // A delta to an image the release does not hold would rebuild nothing a device installs.
+      if (component?.sha256 !== delta.imageSha256) continue;
       entries.push({
-        path: deltaTargetPath(releaseId, delta.hardwareType, delta.baseSha256),
+        path: targetPathsOf(release, delta.component).delta(releaseId, delta.hardwareType, delta.baseSha256),
         length: delta.size,
         sha256: delta.sha256,
         facts: {
-          releaseId,
-          version,
-          hardwareType: delta.hardwareType,
+          ...factsOf(delta.hardwareType, component),
           kind: 'delta',
           base: { sha256: delta.baseSha256, length: delta.baseSize },
           image: { sha256: delta.imageSha256, length: delta.imageSize },
@@ -65,3 +81,12 @@ export const makeSignRollout =
     }
     return ports.publish({ kind: 'targets', entries });
   };
+
+/** What is signed about a component of a multi-component release, in each of its targets. */
+export const componentFacts = (component: ReleaseComponent): ComponentFacts => ({
+  name: component.name,
+  handler: component.handler,
+  order: component.order,
+  version: component.version,
+  settings: { ...component.settings },
+});
