@@ -16,7 +16,9 @@ import { constants } from 'node:fs';
 import { access, mkdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
+import { DEVICE_ID_PATTERN, LABEL_PATTERN, VERSION_PATTERN } from '../../contract/identifiers';
 import { TRIAL_BOOTS_RANGE } from '../ota/boot-slots';
+import { HANDLER_STATES, type HandlerState } from '../update-modules/handler-contract';
 
 /** sysexits(3) codes systemd also knows (`systemd.exec(5)`, "Process Exit Codes"). */
 export const EX_USAGE = 64;
@@ -36,17 +38,18 @@ export class StateDirError extends Error {
   override readonly name = 'StateDirError';
 }
 
-// The backend's patterns (functions/domain/device.ts); the device imports nothing from functions/.
-const DEVICE_ID = /^[a-zA-Z0-9_-]{1,128}$/;
-const LABEL = /^[a-zA-Z0-9_.@/:#=-]{1,64}$/;
-const VERSION = /^[a-zA-Z0-9.+_-]{1,64}$/;
-
 const absolutePath = z
   .string()
   .min(1)
   .refine((path) => isAbsolute(path), 'must be an absolute path');
 const seconds = (max: number) =>
   z.number().positive('must be more than 0').max(max, `must be at most ${max} seconds`);
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+/** A day at most: `ArtifactInstall` of a root file system over a slow disk still fits. */
+const STATE_TIMEOUTS = Object.fromEntries(
+  HANDLER_STATES.map((state) => [state, seconds(24 * 3600).optional()]),
+) as Record<HandlerState, z.ZodOptional<ReturnType<typeof seconds>>>;
 
 const HttpProbe = z.strictObject({
   url: z
@@ -74,11 +77,11 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export const AgentConfigFile = z.strictObject({
   /** The AWS IoT thing name, also the MQTT client id. */
-  deviceId: z.string().regex(DEVICE_ID, 'must be 1-128 of letters, digits, _ and -'),
+  deviceId: z.string().regex(DEVICE_ID_PATTERN, 'must be 1-128 of letters, digits, _ and -'),
   /** Jobs whose artifact is for other hardware are rejected. */
-  hardwareType: z.string().regex(LABEL, 'must be 1-64 of letters, digits and _ . @ / : # = -'),
+  hardwareType: z.string().regex(LABEL_PATTERN, 'must be 1-64 of letters, digits and _ . @ / : # = -'),
   /** What the device runs before its first update; read on the first start of the state dir only. */
-  factoryVersion: z.string().regex(VERSION, 'must be 1-64 of letters, digits and . + _ -'),
+  factoryVersion: z.string().regex(VERSION_PATTERN, 'must be 1-64 of letters, digits and . + _ -'),
   identity: z.strictObject({
     certificate: absolutePath,
     privateKey: absolutePath,
@@ -93,12 +96,34 @@ export const AgentConfigFile = z.strictObject({
     port: z.number().int().min(1).max(65535).default(8883),
   }),
   stateDir: absolutePath.default('/var/lib/edgeops'),
+  /** Update modules (docs/update-modules.md): the handlers of release components other than the A/B slots. */
   updateModules: z
     .strictObject({
-      /** Update modules (handlers): an executable per handler name. */
+      /** An executable per handler name (the package installs them in /usr/lib/edgeops/update-modules). */
       dir: absolutePath,
+      /** Seconds a handler state may run, over the defaults (`DEFAULT_STATE_TIMEOUTS`). */
+      timeouts: z.strictObject(STATE_TIMEOUTS).optional(),
+      /** Added to every handler's environment: device settings such as `EDGEOPS_RESTART_COMMAND`. */
+      env: z
+        .record(
+          z
+            .string()
+            .regex(ENV_NAME, 'must be an environment variable name (letters, digits and _)')
+            .refine((name) => !name.startsWith('EDGEOPS_CONFIG_'), 'is set from the release, not here'),
+          z
+            .string()
+            .max(4096)
+            .refine((value) => !value.includes('\0'), 'must not hold a NUL character'),
+        )
+        .refine((env) => Object.keys(env).length <= 64, 'must have at most 64 entries')
+        .optional(),
     })
     .optional(),
+  /**
+   * How a release component on the `rootfs` handler is installed: `slots`, the agent's A/B slot
+   * files in the state dir; `update-module`, the `rootfs` handler (RAUC) in `updateModules.dir`.
+   */
+  rootfs: z.enum(['slots', 'update-module']).default('slots'),
   /** All must pass before a trial boot is confirmed, after the check that the image is the one installed. */
   healthChecks: z
     .strictObject({
@@ -150,7 +175,7 @@ export interface AgentConfig extends AgentConfigFile {
   readonly privateKeyPem: string;
   readonly caPem: string;
   readonly trustRootJson: unknown;
-  /** Worth a warning, not a refusal (an expired certificate, a field not used yet). */
+  /** Worth a warning, not a refusal (an expired certificate, a certificate not valid yet). */
   readonly warnings: readonly string[];
 }
 
@@ -197,6 +222,9 @@ export function parseAgentConfig(text: string, path: string): AgentConfigFile {
           return `must be ${issue.inclusive ? 'at most' : 'less than'} ${issue.maximum}`;
         case 'invalid_value':
           return `must be one of ${issue.values.map((value) => JSON.stringify(value)).join(', ')}`;
+        case 'invalid_key':
+          // A record's key (updateModules.env): the key's own message, under the key's name.
+          return issue.issues[0]?.message;
         default:
           return undefined;
       }
@@ -295,19 +323,9 @@ async function readNamedFiles(config: AgentConfigFile, path: string) {
       fail(`healthChecks.commands[${index}].argv[0]`, command, reason(error, 'not executable')),
     );
   }
-  warnings.push(...reservedFieldWarnings(config));
 
   await ensureStateDir(config.stateDir);
   return { certificatePem, privateKeyPem, caPem, trustRootJson, warnings };
-}
-
-/**
- * Fields the config accepts and checks now so configs can be written for them, but the agent does
- * not act on yet: the OTA updater does not run update modules yet (device/update-modules/, see
- * `agentOptions` in agent-daemon.ts). Setting one says so at start.
- */
-function reservedFieldWarnings(config: AgentConfigFile): string[] {
-  return config.updateModules ? ['updateModules.dir: read and checked, not used yet by this agent'] : [];
 }
 
 async function ensureStateDir(dir: string): Promise<void> {

@@ -16,8 +16,7 @@ export type ArtifactStatus = 'awaiting-upload' | 'sealing' | 'ready' | 'rejected
 /** `art-` and a random UUID: unguessable, and safe in S3 keys, URLs and DynamoDB keys. */
 export const ARTIFACT_ID_PATTERN = /^art-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** The version format devices report as `firmwareVersion` (device-events/schemas.ts, contract/ota.ts). */
-export const VERSION_PATTERN = /^[0-9A-Za-z.+_-]{1,64}$/;
+export { VERSION_PATTERN } from '../../contract/identifiers';
 
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;

@@ -38,11 +38,7 @@ export function lastSeenAt(device: Device): string | undefined {
   return times.sort().at(-1);
 }
 
-/** Thing names allow `[a-zA-Z0-9:_-]{1,128}`; we leave out ':' so ids stay safe in topics and URLs. */
-export const DEVICE_ID_PATTERN = /^[a-zA-Z0-9_-]{1,128}$/;
-
-/** Free-text labels (site, region, hardware type) also become IoT thing attributes: `[a-zA-Z0-9_.,@/:#=-]*`, ≤ 800. */
-export const LABEL_PATTERN = /^[a-zA-Z0-9_.@/:#=-]{1,64}$/;
+export { DEVICE_ID_PATTERN, LABEL_PATTERN } from '../../contract/identifiers';
 
 export function newDevice(profile: DeviceProfile, now: Date): Device {
   return {
