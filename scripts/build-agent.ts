@@ -5,9 +5,11 @@
  * 1. `package/edgeops-agent.mjs`: device/daemon/main.ts and every dependency (mqtt.js, tuf-js,
  *    zod) bundled by esbuild into one ES module, with its source map; Node is all it needs.
  * 2. `edgeops-agent-<version>.tgz`: `npm pack` of package/ (device/package.json with a bin,
- *    INSTALL.md, the unit, the drop-in and config examples); `npm install -g <tgz>` installs it.
+ *    INSTALL.md, the unit, the drop-in and config examples, the shipped update-module handlers in
+ *    update-modules/); `npm install -g <tgz>` installs it.
  * 3. `edgeops-agent_<version>_all.deb` (when `dpkg-deb` is there; no root needed): the bundle in
- *    /usr/lib/edgeops-agent, /usr/bin/edgeops-agent, the systemd unit, docs and examples. It does
+ *    /usr/lib/edgeops-agent, /usr/bin/edgeops-agent, the handlers in
+ *    /usr/lib/edgeops/update-modules (0755, root's), the systemd unit, docs and examples. It does
  *    not enable the unit: the device needs its identity and config first (INSTALL.md).
  */
 import { execFile } from 'node:child_process';
@@ -31,6 +33,10 @@ import { build } from 'esbuild';
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
 const deviceDir = join(root, 'device');
+/** The shipped update-module handlers (docs/update-modules.md), sh scripts. */
+const handlersDir = join(deviceDir, 'update-modules/handlers');
+/** Where the agent looks for them by default (`DEFAULT_HANDLERS_DIR`). */
+const DEB_HANDLERS_DIR = 'usr/lib/edgeops/update-modules';
 
 /** What tuf-js 6 and node:zlib's zstd (contract/zstd-delta.ts) need; Node 20 lacks both. */
 export const AGENT_NODE_TARGET = 'node22';
@@ -80,6 +86,7 @@ async function main(): Promise<void> {
   await writeFile(join(pkgDir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   await copyFile(join(deviceDir, 'INSTALL.md'), join(pkgDir, 'INSTALL.md'));
   await cp(join(deviceDir, 'packaging'), join(pkgDir, 'packaging'), { recursive: true });
+  await copyHandlers(join(pkgDir, 'update-modules'));
   const pkg = manifest as AgentPackage;
 
   const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dist], { cwd: pkgDir });
@@ -120,6 +127,9 @@ async function buildDeb(pkg: AgentPackage, pkgDir: string, dist: string): Promis
   for (const file of ['edgeops-agent.mjs', 'edgeops-agent.mjs.map', 'package.json'])
     await copyFile(join(pkgDir, file), join(lib, file));
   await symlink('../lib/edgeops-agent/edgeops-agent.mjs', join(tree, 'usr/bin/edgeops-agent'));
+  // The runner refuses handlers that anybody but root (or the agent's user) could write.
+  await copyHandlers(join(tree, DEB_HANDLERS_DIR));
+  await chmod(join(tree, 'usr/lib/edgeops'), 0o755);
   await copyFile(join(pkgDir, 'packaging/edgeops-agent.service'), join(unitDir, 'edgeops-agent.service'));
   await copyFile(join(pkgDir, 'INSTALL.md'), join(doc, 'INSTALL.md'));
   await copyFile(join(pkgDir, 'packaging/agent.example.json'), join(doc, 'agent.example.json'));
@@ -140,6 +150,9 @@ async function buildDeb(pkg: AgentPackage, pkgDir: string, dist: string): Promis
       'Section: admin',
       'Priority: optional',
       `Depends: nodejs (>= ${minimumNode}), systemd`,
+      // The handlers: `directory` probes health-url with curl or wget; `rootfs` needs RAUC.
+      'Recommends: curl | wget',
+      'Suggests: rauc',
       `Installed-Size: ${installedKiB}`,
       'Maintainer: EdgeOps <edgeops@example.invalid>',
       `Description: ${pkg.description.split(':')[0]}`,
@@ -164,6 +177,17 @@ async function buildDeb(pkg: AgentPackage, pkgDir: string, dist: string): Promis
   const out = join(dist, `${pkg.name}_${pkg.version}_all.deb`);
   await run('dpkg-deb', ['--root-owner-group', '-Zxz', '--build', tree, out]);
   return out;
+}
+
+/** The shipped handlers into `dir`: the dir and each handler 0755, whatever the umask. */
+async function copyHandlers(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await chmod(dir, 0o755);
+  for (const entry of await readdir(handlersDir, { withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    await copyFile(join(handlersDir, entry.name), join(dir, entry.name));
+    await chmod(join(dir, entry.name), 0o755);
+  }
 }
 
 /** Bytes of the regular files under `dir`, leaving out the top-level entries in `skip`. */

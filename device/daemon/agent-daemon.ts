@@ -37,9 +37,8 @@ export interface AgentDaemonOptions {
 
 /** Step 1: the config as `DeviceAgent` options. */
 export function agentOptions(config: AgentConfig, log: (message: string) => void): DeviceAgentOptions {
-  // Not passed: updateModules.dir (read and checked; see reservedFieldWarnings in
-  // agent-config.ts). DeviceAgent has no option for it until the updater runs update modules.
   const { allowPlainHttp, ...downloadLimits } = config.downloads;
+  const modules = config.updateModules;
   return {
     identity: {
       deviceId: config.deviceId,
@@ -57,6 +56,11 @@ export function agentOptions(config: AgentConfig, log: (message: string) => void
       maxTrialBoots: config.trialBoots,
       downloadLimits,
       trustRoot: config.trustRootJson,
+      rootfs: config.rootfs,
+      // Unset: the agent's default handlers dir (/usr/lib/edgeops/update-modules) and timeouts.
+      ...(modules && {
+        updateModules: { handlersDir: modules.dir, timeouts: modules.timeouts, env: modules.env },
+      }),
     },
   };
 }

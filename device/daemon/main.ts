@@ -6,6 +6,7 @@
  * 78 the config is refused (one line on stderr names the file and the field; nothing started).
  */
 import packageJson from '../package.json' with { type: 'json' };
+import { DEFAULT_HANDLERS_DIR } from '../update-modules/handler-contract';
 import {
   ConfigError,
   configPath,
@@ -118,6 +119,8 @@ async function main(): Promise<void> {
     `device ${config.deviceId} (${config.hardwareType})`,
     `broker ${config.mqtt.host}:${config.mqtt.port}`,
     `state dir ${config.stateDir}`,
+    `update modules ${config.updateModules?.dir ?? DEFAULT_HANDLERS_DIR}`,
+    ...(config.rootfs === 'update-module' ? ['rootfs through its update module'] : []),
     ...(notifier.enabled ? ['systemd notify'] : []),
     ...(notifier.watchdogIntervalMs ? [`watchdog every ${notifier.watchdogIntervalMs} ms`] : []),
   ];

@@ -54,6 +54,7 @@ describe('agent config: schema', () => {
       healthChecks: { http: [], commands: [] },
       downloads: { allowPlainHttp: false },
       log: { level: 'info', priorityPrefix: 'auto' },
+      rootfs: 'slots',
     });
   });
 
@@ -88,6 +89,28 @@ describe('agent config: schema', () => {
     ['stateDir', 'state', 'stateDir: must be an absolute path'],
     ['updateModules', { dir: 'modules' }, 'updateModules.dir: must be an absolute path'],
     ['updateModules', {}, 'updateModules.dir: is required'],
+    [
+      'updateModules',
+      { dir: '/m', timeouts: { HealthCheck: 0 } },
+      'updateModules.timeouts.HealthCheck: must be more than 0',
+    ],
+    [
+      'updateModules',
+      { dir: '/m', timeouts: { Install: 60 } },
+      'updateModules.timeouts.Install: unknown field',
+    ],
+    [
+      'updateModules',
+      { dir: '/m', env: { 'RESTART-COMMAND': 'x' } },
+      'updateModules.env.RESTART-COMMAND: must be an environment variable name',
+    ],
+    [
+      'updateModules',
+      { dir: '/m', env: { EDGEOPS_CONFIG_UNIT: 'x' } },
+      'updateModules.env.EDGEOPS_CONFIG_UNIT: is set from the release, not here',
+    ],
+    ['updateModules', { dir: '/m', env: { PORT: 8080 } }, 'updateModules.env.PORT: must be a string'],
+    ['rootfs', 'rauc', 'rootfs: must be one of "slots", "update-module"'],
     [
       'healthChecks',
       { http: [{ url: 'ftp://app/health' }] },
@@ -248,13 +271,14 @@ describe('agent config: the files it names', () => {
     ).toContain(`healthChecks.commands[0].argv[0]: ${join(dir, 'no-such-check')}: no such file or directory`);
   });
 
-  it('warns that it reads and checks updateModules.dir but does not use it yet', async () => {
+  it('takes an update-modules dir that exists, without a warning', async () => {
     const modules = join(dir, 'modules');
     await mkdir(modules, { recursive: true });
 
     const config = await load({ ...withIdentity({}), updateModules: { dir: modules } });
 
-    expect(config.warnings).toEqual(['updateModules.dir: read and checked, not used yet by this agent']);
+    expect(config.updateModules).toEqual({ dir: modules });
+    expect(config.warnings).toEqual([]);
   });
 
   it('refuses a state dir it cannot create', async () => {

@@ -46,9 +46,48 @@ describe('agentOptions: the config as DeviceAgent options', () => {
         maxTrialBoots: undefined,
         downloadLimits: {},
         trustRoot: { signed: { _type: 'root' } },
+        rootfs: 'slots',
       },
     });
     expect(options.ota?.healthCheck).toBeTypeOf('function');
+    // The agent's own default handlers dir and timeouts.
+    expect(options.ota).not.toHaveProperty('updateModules');
+  });
+
+  it('runs update modules from the configured dir, with its timeouts and environment', () => {
+    const options = agentOptions(
+      config({
+        updateModules: {
+          dir: '/opt/edgeops/modules',
+          timeouts: { HealthCheck: 90, ArtifactInstall: 600 },
+          env: { EDGEOPS_RESTART_COMMAND: '/usr/local/bin/restart-app', APP_PORT: '8080' },
+        },
+        rootfs: 'update-module',
+      }),
+      () => {},
+    );
+
+    expect(options.ota).toMatchObject({
+      rootfs: 'update-module',
+      updateModules: {
+        handlersDir: '/opt/edgeops/modules',
+        timeouts: { HealthCheck: 90, ArtifactInstall: 600 },
+        env: { EDGEOPS_RESTART_COMMAND: '/usr/local/bin/restart-app', APP_PORT: '8080' },
+      },
+    });
+  });
+
+  it('leaves the timeouts and environment to the agent when the config names only the dir', () => {
+    const options = agentOptions(
+      config({ updateModules: { dir: '/usr/lib/edgeops/update-modules' } }),
+      () => {},
+    );
+
+    expect(options.ota?.updateModules).toEqual({
+      handlersDir: '/usr/lib/edgeops/update-modules',
+      timeouts: undefined,
+      env: undefined,
+    });
   });
 
   it('passes trial boots and download limits through', () => {
