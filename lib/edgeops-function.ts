@@ -50,6 +50,8 @@ export const EDGEOPS_BUNDLING = {
       `@aws-sdk/credential-provider-node=${functionsDir}shared/clients/env-credentials.ts`,
       // No event-stream codec: no function sends or reads one (see no-event-streams.ts).
       `@smithy/core/event-streams=${functionsDir}shared/clients/no-event-streams.ts`,
+      // No glob matcher: only TUF delegations use it, and we sign none (see no-minimatch.ts).
+      `minimatch=${functionsDir}shared/clients/no-minimatch.ts`,
     ],
   },
 } as const satisfies BundlingOptions;

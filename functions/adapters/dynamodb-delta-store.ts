@@ -1,6 +1,6 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { FIRMWARE_COMPONENT } from '../../contract/ota';
+import { FIRMWARE_COMPONENT } from '../../contract/ota-names';
 import type { Delta } from '../domain/delta';
 import type { DeltaStore } from '../ports/delta-store';
 import { queryPartition } from './dynamodb-query';

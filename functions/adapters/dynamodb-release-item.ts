@@ -9,7 +9,8 @@
  * DynamoDB's 400 KB item limit. Releases stored before multi-component releases have `artifacts`
  * (hardware type → artifact) instead: they read as one `firmware` component on the `rootfs` handler.
  */
-import { type DownloadLimits, FIRMWARE_COMPONENT, ROOTFS_HANDLER } from '../../contract/ota';
+import type { DownloadLimits } from '../../contract/ota';
+import { FIRMWARE_COMPONENT, ROOTFS_HANDLER } from '../../contract/ota-names';
 import type { Release, ReleasedArtifact, ReleasedComponent } from '../domain/release';
 
 interface StoredComponent {

@@ -1,4 +1,4 @@
-import { COMPONENT_NAME } from '../../contract/ota';
+import { COMPONENT_NAME } from '../../contract/ota-names';
 import * as z from '../../contract/zod-mini';
 import { deltaKey } from '../domain/delta';
 import { RELEASE_ID_PATTERN, RELEASE_VERSION_PATTERN } from '../domain/release';

@@ -5,15 +5,15 @@
  * A single-image release has one component, `firmware` on the `rootfs` handler. Once made it never
  * changes: there is no update, and making the same version again is refused.
  */
+import type { DownloadLimits } from '../../contract/ota';
 import {
   componentTargetPaths,
-  type DownloadLimits,
   deltaTargetPath,
   FIRMWARE_COMPONENT,
   imageTargetPath,
   ROOTFS_HANDLER,
   rollbackTargetPath,
-} from '../../contract/ota';
+} from '../../contract/ota-names';
 import { type Artifact, type ArtifactKind, isReady } from './artifact';
 import { ValidationError } from './errors';
 

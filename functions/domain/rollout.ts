@@ -4,7 +4,7 @@
  * jobs merely said "succeeded".
  */
 import type { JobExecutionStatus } from '../../contract/iot-jobs';
-import { OTA_STAGES, type OtaStage } from '../../contract/ota';
+import { OTA_STAGES, type OtaStage } from '../../contract/ota-names';
 import type { WaveSize } from './wave-plan';
 
 export type RolloutStatus =

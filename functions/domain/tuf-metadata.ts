@@ -18,7 +18,7 @@
 import { createHash } from 'node:crypto';
 import { canonicalize } from '@tufjs/canonical-json';
 import { Metadata, MetaFile, Root, Signature, Snapshot, TargetFile, Targets, Timestamp } from '@tufjs/models';
-import { TUF_METADATA_FILE } from '../../contract/ota';
+import { TUF_METADATA_FILE } from '../../contract/ota-names';
 import { type TargetEntry, TrustError } from './trust-targets';
 
 export { sameTarget, TargetConflictError, type TargetEntry, TrustError } from './trust-targets';
