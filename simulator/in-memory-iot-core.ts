@@ -5,8 +5,9 @@
  * (`notify-next`, `start-next`, `<jobId>/update`), with AWS's rules where they matter to a device:
  * IN_PROGRESS before QUEUED, terminal statuses are final, statusDetails are string → string.
  *
- * For unit tests and fleet simulations on one machine; not a broker. No timers: messages are
- * delivered on the next turn of the event loop, in order.
+ * For unit tests and fleet simulations on one machine; not a broker (`iot-core-mqtt-broker.ts`
+ * puts one in front of it for devices in other processes). No timers: messages are delivered on
+ * the next turn of the event loop, in order.
  */
 
 import type { JobExecutionStatus } from '../contract/iot-jobs';
@@ -31,6 +32,12 @@ export interface JobExecutionView {
   readonly lastUpdatedAt: number;
   readonly versionNumber: number;
   readonly executionNumber: number;
+}
+
+/** A session as an MQTT broker in front of the core needs it: the agent's port, plus UNSUBSCRIBE. */
+export interface InMemorySession extends MqttConnection {
+  /** Removes filters this session subscribed; true for each one it had. */
+  unsubscribe(filters: readonly string[]): boolean[];
 }
 
 /** A message a device published on a topic that is not a service request (e.g. OTA events). */
@@ -73,14 +80,17 @@ export class InMemoryIotCore {
 
   /** Sessions for `thingName` (client id = thing name). */
   connector(thingName: string): MqttConnector {
-    return () => {
-      const connection = new InMemoryConnection(this, thingName);
-      const set = this.#connections.get(thingName) ?? new Set();
-      set.add(connection);
-      this.#connections.set(thingName, set);
-      if (!this.#unreachable.has(thingName)) setImmediate(() => connection.goOnline());
-      return connection;
-    };
+    return () => this.session(thingName);
+  }
+
+  /** One new session for `thingName`; online on the next turn of the event loop unless unreachable. */
+  session(thingName: string): InMemorySession {
+    const connection = new InMemoryConnection(this, thingName);
+    const set = this.#connections.get(thingName) ?? new Set();
+    set.add(connection);
+    this.#connections.set(thingName, set);
+    if (!this.#unreachable.has(thingName)) setImmediate(() => connection.goOnline());
+    return connection;
   }
 
   /** Cuts (false) or restores (true) the thing's network: its sessions go offline or come back. */
@@ -533,7 +543,7 @@ function parseJson(payload: string): unknown {
 
 const seconds = () => Math.floor(Date.now() / 1000);
 
-class InMemoryConnection implements MqttConnection {
+class InMemoryConnection implements InMemorySession {
   readonly #filters = new Set<string>();
   readonly #messageListeners: ((topic: string, payload: Buffer) => void)[] = [];
   readonly #onlineListeners: (() => void)[] = [];
@@ -569,6 +579,10 @@ class InMemoryConnection implements MqttConnection {
   async subscribe(filters: readonly string[]): Promise<void> {
     if (!this.#online) throw new OfflineError(filters.join(', '));
     for (const filter of filters) this.#filters.add(filter);
+  }
+
+  unsubscribe(filters: readonly string[]): boolean[] {
+    return filters.map((filter) => this.#filters.delete(filter));
   }
 
   onMessage(listener: (topic: string, payload: Buffer) => void): void {
