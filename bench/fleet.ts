@@ -43,9 +43,31 @@ function memoryOf(processes: readonly ProcessInfo[]) {
   return { emulator, workers };
 }
 
-/** `REPORT` lines (one per invocation) and per-record log lines of the device-event functions. */
+/** CPU seconds (user + system) MiniStack itself has used so far; its Lambda workers not included. */
+function emulatorCpuSeconds(processes: readonly ProcessInfo[]) {
+  let ticks = 0;
+  for (const { pid } of processes) {
+    try {
+      if (/Name:\s+(MainThread|node)\b/.test(readFileSync(`/proc/${pid}/status`, 'utf8'))) continue;
+      // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+    } catch {}
+  }
+  return ticks / 100; // USER_HZ
+}
+
+/**
+ * `REPORT` lines (one per invocation, with its duration) and per-record log lines (by kind) of the
+ * device-event functions.
+ */
 async function eventFunctionLogs(logs: CloudWatchLogsClient) {
-  const counts = { invocations: 0, records: 0 };
+  const counts = {
+    invocations: 0,
+    records: 0,
+    byKind: {} as Record<string, number>,
+    durationsMs: [] as number[],
+  };
   const { logGroups = [] } = await logs.send(new DescribeLogGroupsCommand({}));
   for (const group of logGroups) {
     if (!/DeviceGateway\w*Function/.test(group.logGroupName ?? '')) continue;
@@ -56,13 +78,17 @@ async function eventFunctionLogs(logs: CloudWatchLogsClient) {
       );
       for (const event of page.events ?? []) {
         const message = event.message ?? '';
-        if (message.startsWith('REPORT ')) counts.invocations++;
-        else if (
-          /"message":"(OTA event|Shadow report|Connection event|Job execution event|Rejected [^"]*)"/.test(
+        const kind =
+          /"message":"(OTA event|Shadow report|Connection event|Job execution event|Rejected [^"]*)"/.exec(
             message,
-          )
-        )
+          )?.[1];
+        if (message.startsWith('REPORT ')) {
+          counts.invocations++;
+          counts.durationsMs.push(Number(/Duration: ([\d.]+) ms/.exec(message)?.[1] ?? 0));
+        } else if (kind) {
           counts.records++;
+          counts.byKind[kind] = (counts.byKind[kind] ?? 0) + 1;
+        }
       }
       nextToken = page.nextToken;
     } while (nextToken);
@@ -176,9 +202,11 @@ try {
     log(`Ready: ${size} devices registered and connected in ${readySeconds.toFixed(0)} s`);
     const logs = new CloudWatchLogsClient(localClientConfig(local.aws));
     const before = await eventFunctionLogs(logs);
+    const cpuBefore = emulatorCpuSeconds(local.aws.processes());
     const rolloutStarted = Date.now();
     const rollout = await runRollout(local.api);
     const rolloutSeconds = (Date.now() - rolloutStarted) / 1000;
+    const rolloutCpu = emulatorCpuSeconds(local.aws.processes()) - cpuBefore;
     // Let the last events of the soak drain from the queues before counting.
     await new Promise((r) => setTimeout(r, 15_000));
     const after = await eventFunctionLogs(logs);
@@ -188,12 +216,17 @@ try {
     const dlq = await deadLetters(new SQSClient(localClientConfig(local.aws)));
     const invocations = after.invocations - before.invocations;
     const records = after.records - before.records;
+    const byKind = Object.entries(after.byKind)
+      .map(([kind, n]) => `${kind} ${n - (before.byKind[kind] ?? 0)}`)
+      .join(', ');
+    const slowest = Math.max(0, ...after.durationsMs) / 1000;
     console.log(`\nFleet benchmark, ${size} devices (2 cores; local AWS = MiniStack)`);
     console.table([
       { figure: 'start to ready (s)', value: Number(readySeconds.toFixed(0)) },
       { figure: `rollout (s), ${rollout.status}`, value: Number(rolloutSeconds.toFixed(0)) },
       { figure: 'devices updated', value: updated },
       { figure: 'device events ingested during the rollout', value: records },
+      { figure: 'MiniStack CPU during the rollout (s)', value: Number(rolloutCpu.toFixed(0)) },
       { figure: 'event Lambda invocations', value: invocations },
       {
         figure: 'event Lambda invocations per device update',
@@ -203,6 +236,7 @@ try {
         figure: 'device events per invocation',
         value: Number((records / Math.max(1, invocations)).toFixed(1)),
       },
+      { figure: 'slowest event Lambda invocation, whole run (s)', value: Number(slowest.toFixed(1)) },
       { figure: 'peak RSS, MiniStack (MB)', value: Math.round(peak.emulator) },
       { figure: 'peak RSS, Lambda workers (MB)', value: Math.round(peak.workers) },
       { figure: 'peak RSS, both (MB)', value: Math.round(peak.total) },
@@ -210,6 +244,7 @@ try {
       { figure: 'events lost: firmware report missing', value: behind.length },
       { figure: 'events lost: dead-letter messages', value: dlq },
     ]);
+    console.log(`Device events during the rollout, by kind: ${byKind}`);
     if (rollout.haltReason) console.log(`Halt reason: ${rollout.haltReason}`);
     if (stuck.length > 0) console.log(`Not healthy: ${stuck.slice(0, 10).join(', ')}`);
     if (behind.length > 0) console.log(`Firmware not reported: ${behind.slice(0, 10).join(', ')}`);

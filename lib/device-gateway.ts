@@ -20,11 +20,16 @@ export interface DeviceEventBatching {
    * waits in the queue instead of being throttled. @default 5
    */
   readonly maxConcurrency?: number;
+  /**
+   * The ingest Lambdas' timeout; each queue hides a batch in flight for six times as long plus
+   * the window. A batch is a few hundred conditional writes at most. @default 15 seconds
+   */
+  readonly timeout?: Duration;
 }
 
 export interface DeviceGatewayProps {
   readonly fleet: FleetStore;
-  /** @default 100 events per batch, a 2 s window, 5 batches of a kind at once */
+  /** @default 100 events per batch, a 2 s window, 5 batches of a kind at once, 15 s per batch */
   readonly batching?: DeviceEventBatching;
   /** Deny requests without TLS to its queues (the event queues and the dead-letter queue). @default true */
   readonly requireTls?: boolean;
@@ -40,8 +45,6 @@ export interface DeviceEventRoute {
 // biome-ignore lint/suspicious/noTemplateCurlyInString: an IoT policy variable, resolved by AWS IoT at connect time.
 const THING = '${iot:Connection.Thing.ThingName}';
 
-/** An ingest batch is a few hundred conditional writes at most. */
-const INGEST_TIMEOUT = Duration.seconds(15);
 /** Receives of a message before SQS moves it to the dead-letter queue. */
 const MAX_RECEIVE_COUNT = 5;
 
@@ -71,6 +74,7 @@ export class DeviceGateway extends Construct {
       batchSize: props.batching?.batchSize ?? 100,
       maxBatchingWindow: props.batching?.maxBatchingWindow ?? Duration.seconds(2),
       maxConcurrency: props.batching?.maxConcurrency ?? 5,
+      timeout: props.batching?.timeout ?? Duration.seconds(15),
     };
     const arn = (resource: string) => `arn:${Aws.PARTITION}:iot:${Aws.REGION}:${Aws.ACCOUNT_ID}:${resource}`;
     const ownTopics = (kind: 'topic' | 'topicfilter') => [
@@ -137,16 +141,16 @@ export class DeviceGateway extends Construct {
     sql: string,
     environment: Record<string, string> = {},
   ): DeviceEventRoute {
-    const { batchSize, maxBatchingWindow, maxConcurrency } = this.#batching;
+    const { batchSize, maxBatchingWindow, maxConcurrency, timeout } = this.#batching;
     const fn = new EdgeOpsFunction(this, `${name}Function`, {
       handlerFile,
-      timeout: INGEST_TIMEOUT,
+      timeout,
       environment: { FLEET_TABLE_NAME: this.#fleetTableName, ...environment },
     });
     const queue = this.#queue(`${name}Queue`, {
       // AWS: at least six times the function's timeout, plus the batching window, so a batch
       // still being retried by Lambda is not handed out a second time.
-      visibilityTimeout: Duration.seconds(6 * INGEST_TIMEOUT.toSeconds() + maxBatchingWindow.toSeconds()),
+      visibilityTimeout: Duration.seconds(6 * timeout.toSeconds() + maxBatchingWindow.toSeconds()),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: MAX_RECEIVE_COUNT },
     });
 

@@ -57,7 +57,12 @@ export const STAGES: Record<StageConfig['name'], StageConfig> = {
     webAcl: true,
     iotResourceLevelPermissions: true,
     rollouts: { pollSeconds: 30, deviceHealthCheckSeconds: 60 },
-    deviceEvents: { batchSize: 100, maxBatchingWindow: Duration.seconds(2), maxConcurrency: 5 },
+    deviceEvents: {
+      batchSize: 100,
+      maxBatchingWindow: Duration.seconds(2),
+      maxConcurrency: 5,
+      timeout: Duration.seconds(15),
+    },
     jobExecutionEventsFromStack: true,
     deviceQueuesRequireTls: true,
   },
@@ -71,8 +76,16 @@ export const STAGES: Record<StageConfig['name'], StageConfig> = {
     artifactMultipartThreshold: Size.mebibytes(8),
     rollouts: { pollSeconds: 2, deviceHealthCheckSeconds: 2 },
     // Local AWS hands a mapping at most 10 messages and ignores batching windows; 2 batches of a
-    // kind at once keep its Lambda workers (about 120 MB each) to a few on a laptop.
-    deviceEvents: { batchSize: 10, maxBatchingWindow: Duration.seconds(0), maxConcurrency: 2 },
+    // kind at once keep its Lambda workers (about 120 MB each) to a few on a laptop. Local AWS
+    // answers the batch's DynamoDB calls from one busy process: with a fleet of 1000 it can take
+    // longer than 15 s, and a batch that times out waits out the visibility timeout before its
+    // retry. 60 s (so 6 min of visibility) keeps batches from timing out there.
+    deviceEvents: {
+      batchSize: 10,
+      maxBatchingWindow: Duration.seconds(0),
+      maxConcurrency: 2,
+      timeout: Duration.seconds(60),
+    },
     jobExecutionEventsFromStack: false,
     deviceQueuesRequireTls: false,
   },

@@ -83,8 +83,9 @@ export class BandwidthPolicySync {
     return () => this.#listeners.delete(listener);
   }
 
+  /** Every shadow response (one wildcard, see iot-topics); `handle` picks get, delta and update/accepted. */
   get subscriptions(): readonly string[] {
-    return [this.#topics.getAccepted, this.#topics.getRejected, this.#topics.delta, this.#topics.accepted];
+    return [this.#topics.responses];
   }
 
   /** After (re)subscribing: ask for the whole shadow. A new session may start from any version. */

@@ -48,10 +48,10 @@ export class IotJobsClient {
     this.#updates = new PendingRequests('job update', options.timeoutMs);
   }
 
-  /** What to subscribe to on every (re)connect. */
+  /** What to subscribe to on every (re)connect: notify-next and the verdicts (wildcards, see iot-topics). */
   get subscriptions(): readonly string[] {
     const t = this.#topics;
-    return [t.notifyNext, t.startNextAccepted, t.startNextRejected, t.updateAccepted, t.updateRejected];
+    return [t.notifyNext, t.startNextResponses, t.updateResponses];
   }
 
   /** Called when the service says the next pending execution changed (possibly to none). */

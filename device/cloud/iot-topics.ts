@@ -2,6 +2,11 @@
  * The reserved AWS IoT topics one device uses: its classic shadow and the Jobs MQTT API
  * (https://docs.aws.amazon.com/iot/latest/developerguide/jobs-mqtt-api.html). A response topic
  * is the request topic plus `/accepted` or `/rejected`.
+ *
+ * A device subscribes with the few wildcard filters below (`responses`, `startNextResponses`,
+ * `updateResponses`) rather than one filter per response topic: AWS IoT takes at most 8 filters
+ * in one SUBSCRIBE, and every filter is state the broker keeps per connection. None of them
+ * matches a topic the device publishes to, so it never receives its own requests.
  */
 
 export function shadowTopics(thingName: string) {
@@ -15,6 +20,11 @@ export function shadowTopics(thingName: string) {
     get: `${base}/get`,
     getAccepted: `${base}/get/accepted`,
     getRejected: `${base}/get/rejected`,
+    /**
+     * Every response of the classic shadow service: `update|get|delete` × `accepted|rejected`,
+     * `update/delta` and `update/documents` (not the device's own `update` and `get`).
+     */
+    responses: `${base}/+/+`,
   } as const;
 }
 
@@ -29,6 +39,10 @@ export function jobsTopics(thingName: string) {
     /** Filters for the responses to updates of any job. */
     updateAccepted: `${base}/+/update/accepted`,
     updateRejected: `${base}/+/update/rejected`,
+    /** Both verdicts on start-next (not the device's own `start-next`). */
+    startNextResponses: `${base}/start-next/+`,
+    /** Both verdicts on updates of any job (not the device's own `<jobId>/update`). */
+    updateResponses: `${base}/+/update/+`,
   } as const;
 }
 

@@ -18,6 +18,13 @@ export interface BrokerAddress {
   readonly port: number;
   /** PEM of the CA that signed the broker's certificate (Amazon Root CA 1 on AWS). */
   readonly ca: string;
+  /**
+   * MQTT keep-alive (AWS IoT accepts 30–1200 s). The client pings after this long without
+   * traffic and drops the session when no answer comes within half as long again. @default 30
+   */
+  readonly keepaliveSeconds?: number;
+  /** How long one connect attempt (TLS and CONNACK) may take before it is retried. @default 10000 */
+  readonly connectTimeoutMs?: number;
 }
 
 export class MqttJsConnection implements MqttConnection {
@@ -40,9 +47,9 @@ export class MqttJsConnection implements MqttConnection {
       clientId: identity.deviceId,
       protocolVersion: 5,
       clean: true,
-      keepalive: 30,
+      keepalive: broker.keepaliveSeconds ?? 30,
       reconnectPeriod: 2_000,
-      connectTimeout: 10_000,
+      connectTimeout: broker.connectTimeoutMs ?? 10_000,
       // The agent subscribes again on every `online`; one owner for subscriptions.
       resubscribe: false,
     });

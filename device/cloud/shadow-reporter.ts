@@ -31,8 +31,9 @@ export class ShadowReporter {
     this.#pending = new PendingRequests('shadow', timeoutMs);
   }
 
+  /** Every shadow response (one wildcard, see iot-topics); `handle` picks the update verdicts. */
   get subscriptions(): readonly string[] {
-    return [this.#topics.accepted, this.#topics.rejected];
+    return [this.#topics.responses];
   }
 
   /** Resolves once the shadow service accepted the report; rejects on its refusal or a timeout. */

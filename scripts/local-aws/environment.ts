@@ -91,7 +91,13 @@ export async function bringUpLocalEdgeOps(options: {
     log(`Starting a simulated fleet of ${options.fleetSize} devices on 1.0.0 (registering 4 at a time) ...`);
     fleet = new FleetSimulator({
       api,
-      broker: { ...aws.mqtt, ca },
+      // Local AWS is one Python process: under a fleet's load it can leave a ping or a CONNACK
+      // unanswered for tens of seconds, and with the device defaults (30 s keep-alive, 10 s
+      // connect timeout) every device would then reconnect at once, which costs it more still.
+      broker: { ...aws.mqtt, ca, keepaliveSeconds: 300, connectTimeoutMs: 60_000 },
+      // A job handed to a thousand devices at once keeps it busy for tens of seconds: devices
+      // that asked for it then would ask again every 15 s (the agent's default) and add to that.
+      requestTimeoutMs: 60_000,
       size: options.fleetSize,
       hardwareTypes: FLEET_HARDWARE,
       firmwareVersion: '1.0.0',

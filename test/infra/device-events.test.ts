@@ -227,6 +227,13 @@ describe('device event batches', () => {
   it.each(ROUTES)('takes 10 $events per invocation locally, with no window (local AWS has none)', (route) => {
     expect(batching('local', route)).toEqual({ size: 10, window: undefined });
   });
+
+  it.each(ROUTES)('gives a batch of $events 15 s in AWS, and 60 s locally (one busy emulator)', (route) => {
+    const timeout = (stage: StageName) =>
+      resource(template(stage), functionId(template(stage), `${route.name}Function`)).Properties?.Timeout;
+
+    expect({ aws: timeout('aws'), local: timeout('local') }).toEqual({ aws: 15, local: 60 });
+  });
 });
 
 describe('AWS IoT job execution events', () => {
