@@ -1,3 +1,4 @@
+import { OTA_STAGES } from '../../../contract/ota-names';
 import * as z from '../../../contract/zod-mini';
 import { DEVICE_ID_PATTERN, LABEL_PATTERN } from '../../domain/device';
 
@@ -76,18 +77,7 @@ const cursor = z.optional(z.string().check(z.maxLength(2048)));
 
 export const RolloutDevicesQuery = z.strictObject({
   wave: z.optional(z.coerce.number().check(z.int(), z.gte(1), z.lte(10))),
-  stage: z.optional(
-    z.enum([
-      'pending',
-      'queued',
-      'downloading',
-      'installing',
-      'rebooting',
-      'healthy',
-      'failed',
-      'rolled-back',
-    ]),
-  ),
+  stage: z.optional(z.enum(['pending', ...OTA_STAGES])),
   limit: z._default(pageLimit, 50),
   // Opaque; the store checks it is one it issued for this rollout.
   cursor,
