@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { ArtifactView, CreatedArtifact, ReleaseView } from '../../operator-client/operator-api-client';
+import { sha256 } from '../support/bytes';
 import { api, eventually, uniqueId } from './support';
 
 const MiB = 1024 * 1024;
@@ -12,7 +13,6 @@ const LOCAL_MULTIPART_THRESHOLD = 8 * MiB;
  * use the https:// URLs as they are.
  */
 const OVER_TLS = { headers: { 'x-forwarded-proto': 'https' } };
-const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const version = () => `0.${Date.now() % 100_000}.0-${randomBytes(3).toString('hex')}`;
 const spec = (size: number, hardwareType = 'rpi4') => ({
   kind: 'firmware' as const,

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -7,9 +6,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { downloadArtifact } from '../../device/ota/artifact-download';
 import { type LocalArtifactServer, startLocalArtifactServer } from '../../simulator/local-artifact-server';
+import { sha256 } from '../support/bytes';
 
 const BODY = Buffer.from(Array.from({ length: 50_000 }, (_, i) => (i * 7919) % 251));
-const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 let server: LocalArtifactServer;
 let dir: string;

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,22 +5,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDelta } from '../../contract/zstd-delta';
 import { rebuildFromDelta } from '../../device/ota/delta-rebuild';
 import { type LocalArtifactServer, startLocalArtifactServer } from '../../simulator/local-artifact-server';
+import { noise, sha256 } from '../support/bytes';
 
-const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const facts = (bytes: Uint8Array) => ({ sha256: sha256(bytes), size: bytes.length });
-
-/** Deterministic bytes that do not compress away. */
-function noise(length: number, seed: number): Buffer {
-  const out = Buffer.alloc(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 const BASE = noise(200_000, 1);
 /** The base with a changed middle and 30 kB of new bytes: a patch of a little over 30 kB. */

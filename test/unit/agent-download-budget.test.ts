@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +13,7 @@ import {
   wallMsPerDownloadMs,
 } from '../../device/ota/download-budget';
 import { type LocalArtifactServer, startLocalArtifactServer } from '../../simulator/local-artifact-server';
+import { noise, sha256 } from '../support/bytes';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -94,20 +94,6 @@ describe('downloadBudget', () => {
     clock.stop();
   });
 });
-
-const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
-
-function noise(length: number, seed: number): Buffer {
-  const out = Buffer.alloc(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 const IMAGE = noise(4_000, 7);
 

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,13 +8,13 @@ import { installTrustRoot, verifyRelease } from '../../device/ota/release-trust'
 import { InMemoryIotCore } from '../../simulator/in-memory-iot-core';
 import { type LocalArtifactServer, startLocalArtifactServer } from '../../simulator/local-artifact-server';
 import { LocalReleaseRepository } from '../../simulator/local-release-repository';
+import { sha256 } from '../support/bytes';
 
 const THING = 'dev-limits-1';
 const RELEASE = { releaseId: 'rel-2', version: '2.0.0' };
 const IMAGE = Buffer.from(Array.from({ length: 40_000 }, (_, i) => (i * 7919) % 251));
 /** Where the local repository serves the signed image (LocalReleaseRepository). */
 const IMAGE_PATH = 'targets/rel-2/rpi4/image';
-const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 let server: LocalArtifactServer;
 let repo: LocalReleaseRepository;

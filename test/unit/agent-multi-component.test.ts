@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -9,13 +8,13 @@ import { DeviceAgent, type DeviceAgentOtaOptions } from '../../device/device-age
 import { InMemoryIotCore } from '../../simulator/in-memory-iot-core';
 import { type LocalArtifactServer, startLocalArtifactServer } from '../../simulator/local-artifact-server';
 import { LocalReleaseRepository } from '../../simulator/local-release-repository';
+import { sha256 } from '../support/bytes';
 import { readCalls, SCRIPTED_HANDLER } from './update-modules-fixtures';
 
 const THING = 'dev-0001';
 const HW = 'rpi4';
 const JOB = 'r2-w0';
 const SHIPPED_HANDLERS = join(import.meta.dirname, '../../device/update-modules/handlers');
-const sha256 = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex');
 
 function pseudoRandomBytes(length: number, seed: number): Buffer {
   const bytes = Buffer.alloc(length);

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -12,6 +11,7 @@ import { Metadata, serialize, signMetadata, type Timestamp } from '../../functio
 import { InMemoryIotCore } from '../../simulator/in-memory-iot-core';
 import { type LocalArtifactServer, startLocalArtifactServer } from '../../simulator/local-artifact-server';
 import { LocalReleaseRepository } from '../../simulator/local-release-repository';
+import { sha256 } from '../support/bytes';
 
 const THING = 'dev-0001';
 const JOB = 'r1-w0';
@@ -19,7 +19,6 @@ const IMAGE = pseudoRandomBytes(96 * 1024);
 const RELEASE = { releaseId: 'rel-2', version: '2.0.0' };
 /** Where the local repository serves the signed image (LocalReleaseRepository). */
 const IMAGE_PATH = 'targets/rel-2/rpi4/image';
-const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 function pseudoRandomBytes(length: number): Buffer {
   const bytes = Buffer.alloc(length);

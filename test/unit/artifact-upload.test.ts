@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { InMemoryArtifactStorage } from '../../functions/adapters/in-memory-artifact-storage';
 import { InMemoryReleaseStore } from '../../functions/adapters/in-memory-release-store';
@@ -12,11 +11,11 @@ import type { ArtifactSealer } from '../../functions/ports/artifact-sealer';
 import { makeCompleteArtifactUpload } from '../../functions/use-cases/complete-artifact-upload';
 import { makeCreateArtifact, type UploadInstructions } from '../../functions/use-cases/create-artifact';
 import { makeSealArtifact } from '../../functions/use-cases/seal-artifact';
+import { sha256 } from '../support/bytes';
 
 const clock = { now: () => new Date('2026-11-01T10:00:00.000Z') };
 const THRESHOLD = 8 * MiB;
 const spec = (size: number) => ({ kind: 'firmware' as const, hardwareType: 'rpi4', version: '1.2.0', size });
-const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const bytesOf = (size: number, fill = 7) => Buffer.alloc(size, fill);
 
 class RecordingSealer implements ArtifactSealer {

@@ -1,9 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
 import { InMemoryArtifactStorage } from '../../functions/adapters/in-memory-artifact-storage';
 import { InMemoryDeltaStore } from '../../functions/adapters/in-memory-delta-store';
 import { deltaKey } from '../../functions/domain/delta';
 import { makeBuildDelta } from '../../functions/use-cases/build-delta';
+import { sha256 } from '../support/bytes';
 
 /** A codec that makes a valid patch, but to the wrong image: what the round trip must catch. */
 vi.mock('../../contract/zstd-delta', async (importOriginal) => {
@@ -14,8 +15,6 @@ vi.mock('../../contract/zstd-delta', async (importOriginal) => {
       codec.createDelta(base, Buffer.concat([image.subarray(0, -1), Buffer.from([(image.at(-1) ?? 0) ^ 1])])),
   };
 });
-
-const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 describe('build delta round trip', () => {
   it('stores and records nothing when the patch does not rebuild exactly the image', async () => {

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { applyDelta, collect, patchStream } from '../../contract/zstd-delta';
 import { InMemoryArtifactStorage } from '../../functions/adapters/in-memory-artifact-storage';
@@ -10,10 +10,10 @@ import type { DeviceExecution, Rollout } from '../../functions/domain/rollout';
 import type { ReleaseCatalog, ReleaseForRollout } from '../../functions/ports/release-catalog';
 import { type DeltaBuildRequest, makeBuildDelta } from '../../functions/use-cases/build-delta';
 import { makePlanDeltas } from '../../functions/use-cases/rollouts/plan-deltas';
+import { sha256 } from '../support/bytes';
 import { createRolloutWith } from './rollout-fixtures';
 import { component } from './rollout-harness';
 
-const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const clock = { now: () => new Date('2026-01-01T00:00:00Z') };
 
 /** A base image and the next version of it: a few edits, so the patch is small. */
