@@ -5,7 +5,7 @@
  */
 export {};
 
-const all = ['wave-plan', 'ingest-events', 'delta', 'bundles', 'dispatch-model'];
+const all = ['wave-plan', 'ingest-events', 'delta', 'bundles', 'dispatch-model', 'telemetry-bytes'];
 /** Minutes-long runs (against local AWS, or killing a real agent process): only when named. */
 const optIn = ['fleet', 'agent-kill'];
 /** Numbers and `--flags` are the benchmark's own arguments. */

@@ -5,10 +5,14 @@
  *
  * A reboot is modelled in-process: the agent ends its MQTT session, re-reads the boot state from
  * disk and connects again as whatever firmware that state says runs. `crash()` models a power cut.
+ *
+ * Given `telemetry`, it also samples itself and sends windowed aggregates and alerts
+ * (`telemetry/telemetry-pipeline.ts`) through whichever MQTT session is up.
  */
 import { join } from 'node:path';
 import type { BandwidthPolicy } from '../contract/bandwidth-policy';
 import { OTA_EVENT_TOPIC, type OtaEventV1 } from '../contract/ota';
+import type { AlertRule, AlertV1 } from '../contract/telemetry';
 import { BandwidthPolicySync, type ShadowSession } from './cloud/bandwidth-policy-sync';
 import { IotJobsClient } from './cloud/iot-jobs-client';
 import type { MqttConnection, MqttConnector } from './cloud/mqtt-connection';
@@ -28,9 +32,11 @@ import {
   type UpdateModulesSettings,
 } from './ota/ota-updater';
 import type { Slot } from './storage/device-state-dir';
+import { type EventAlert, type TelemetryOptions, TelemetryPipeline } from './telemetry/telemetry-pipeline';
 
 export type { BrokerAddress, DeviceIdentity } from './cloud/mqtt-js-connection';
 export { type ShadowRejection, ShadowUpdateRejectedError } from './cloud/shadow-reporter';
+export type { EventAlert, TelemetryOptions, TelemetryStats } from './telemetry/telemetry-pipeline';
 
 export interface DeviceAgentOtaOptions {
   /** The device's own directory: A/B slots, boot state, job record, outbox. */
@@ -98,6 +104,8 @@ interface CommonOptions {
    * Simulated; `setMetered` changes it. @default false
    */
   readonly metered?: boolean;
+  /** Enables telemetry: sampling, windowed aggregates, alerts (`telemetry/telemetry-pipeline.ts`). */
+  readonly telemetry?: TelemetryOptions;
 }
 
 export type DeviceAgentOptions = CommonOptions &
@@ -137,6 +145,7 @@ export class DeviceAgent {
   #bandwidth: BandwidthPolicySync | undefined;
   #metered: boolean;
   readonly #bandwidthListeners = new Set<() => void>();
+  #telemetry: TelemetryPipeline | undefined;
 
   constructor(private readonly options: DeviceAgentOptions) {
     if (options.ota?.maxTrialBoots !== undefined) checkMaxTrialBoots(options.ota.maxTrialBoots);
@@ -231,13 +240,46 @@ export class DeviceAgent {
           trustRoot: ota.trustRoot,
           factoryImage: ota.factoryImage,
           bandwidth: () => this.#bandwidthNow(),
-          onEvent: ota.onEvent,
+          onEvent: (event) => {
+            ota.onEvent?.(event);
+            this.#alertOnSecurityFailure(event);
+          },
           now: ota.clock ?? Date.now,
           log: (message) => log?.(`[${this.deviceId}] ${message}`),
         });
       }
+      const telemetry = this.options.telemetry;
+      if (telemetry && !this.#telemetry) {
+        this.#telemetry = await TelemetryPipeline.open(telemetry, {
+          deviceId: this.deviceId,
+          firmwareVersion: () => this.#firmwareVersion,
+          bandwidth: () => this.#bandwidthNow(),
+          log: this.#log,
+        });
+      }
+      await this.#telemetry?.start();
       await this.#boot(true);
     });
+  }
+
+  /**
+   * The telemetry pipeline, with `telemetry`: `tick()` to drive it on a manual clock, `stats`,
+   * `alertRules`. Undefined before the first start.
+   */
+  get telemetry(): TelemetryPipeline | undefined {
+    return this.#telemetry;
+  }
+
+  /** Raises an event alert (a security event, a failed signature check): published at once. */
+  async raiseAlert(event: EventAlert): Promise<AlertV1> {
+    if (!this.#telemetry) throw new Error(`Agent ${this.deviceId} has no telemetry (or is not started)`);
+    return this.#telemetry.raiseEvent(event);
+  }
+
+  /** Replaces the threshold alert rules (a new configuration); throws on an invalid rule. */
+  async setAlertRules(rules: readonly AlertRule[]): Promise<void> {
+    if (!this.#telemetry) throw new Error(`Agent ${this.deviceId} has no telemetry (or is not started)`);
+    await this.#telemetry.setAlertRules(rules);
   }
 
   /** Publishes `state.reported` and waits for the shadow service's verdict. */
@@ -259,6 +301,8 @@ export class DeviceAgent {
     await this.#serially(async () => {
       const session = this.#session;
       if (session) await this.#endSession(session, 'Agent stopped', false);
+      // After the session: a batch waiting for its PUBACK gets it or fails now, not later.
+      await this.#telemetry?.stop();
       await this.#jobTask;
     });
   }
@@ -270,6 +314,7 @@ export class DeviceAgent {
   async crash(): Promise<void> {
     this.#crashed = true;
     this.#updater?.close();
+    this.#telemetry?.close();
     const session = this.#session;
     if (session) await this.#endSession(session, 'Agent crashed', true);
   }
@@ -317,12 +362,23 @@ export class DeviceAgent {
       if (this.#bandwidth?.handle(topic, payload, shadowSession)) return;
       if (!session.jobs?.handle(topic, payload)) session.shadow.handle(topic, payload);
     });
+    let wasOnline = false;
     connection.onOnline(() => {
+      if (wasOnline) this.#telemetry?.linkReconnected();
+      wasOnline = true;
+      this.#telemetry?.setPublisher((topic, payload) =>
+        session.abort.signal.aborted
+          ? Promise.reject(new Error('session ended'))
+          : connection.publish(topic, payload, 1),
+      );
       const work = this.#whenOnline(session);
       session.onlineWork = work;
       this.#track(work.catch((error) => this.#log(`after reconnect: ${(error as Error).message}`)));
     });
-    connection.onOffline(() => this.#log('offline'));
+    connection.onOffline(() => {
+      this.#log('offline');
+      if (this.#session === session) this.#telemetry?.setPublisher(undefined);
+    });
     session.jobs?.onNextJobChanged((execution) => {
       if (execution) this.#requestNextJob(session);
     });
@@ -457,6 +513,7 @@ export class DeviceAgent {
     if (this.#session === session) this.#session = undefined;
     session.abort.abort(new Error(reason));
     this.#updater?.outbox.setSender(undefined);
+    this.#telemetry?.setPublisher(undefined);
     session.jobs?.close(reason);
     session.shadow.close(reason);
     await session.connection.end(force).catch(() => {});
@@ -501,8 +558,20 @@ export class DeviceAgent {
     void work.finally(() => this.#inFlight.delete(work)).catch(() => {});
   }
 
+  /** A release that fails verification may be an attack, not a glitch: tell operators at once. */
+  #alertOnSecurityFailure(event: OtaEventV1): void {
+    const kind = event.stage === 'failed' ? SECURITY_FAILURE.exec(event.reason ?? '')?.[1] : undefined;
+    if (!kind || !this.#telemetry) return;
+    this.#telemetry
+      .raiseEvent({ id: kind, message: `job ${event.jobId}: ${event.reason}` })
+      .catch((error) => this.#log(`alert ${kind}: ${(error as Error).message}`));
+  }
+
   #log = (message: string) => this.options.log?.(`[${this.deviceId}] ${message}`);
 }
+
+/** OTA failures that are security events: the release did not verify. Raised as event alerts. */
+const SECURITY_FAILURE = /^(signature-invalid|metadata-rollback|target-not-signed|sha256-mismatch)\b/;
 
 /** Jobs error codes worth another try later; any other refusal will not change by retrying. */
 const RETRYABLE_JOBS_ERRORS = new Set(['RequestThrottled', 'InternalError', 'ServiceUnavailable']);

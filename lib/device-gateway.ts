@@ -134,14 +134,21 @@ export class DeviceGateway extends Construct {
    * A route for one kind of device event: a topic rule sends what `sql` selects (as JSON) to a
    * queue of its own, and a new Lambda takes the queue in batches, reporting the events it could
    * not apply so that only those are retried. The caller grants the function what it needs.
+   * `batching` overrides the gateway's for this route (e.g. no batching window for alerts).
    */
   routeToQueue(
     name: string,
     handlerFile: string,
     sql: string,
     environment: Record<string, string> = {},
+    batching: DeviceEventBatching = {},
   ): DeviceEventRoute {
-    const { batchSize, maxBatchingWindow, maxConcurrency, timeout } = this.#batching;
+    const { batchSize, maxBatchingWindow, maxConcurrency, timeout } = {
+      batchSize: batching.batchSize ?? this.#batching.batchSize,
+      maxBatchingWindow: batching.maxBatchingWindow ?? this.#batching.maxBatchingWindow,
+      maxConcurrency: batching.maxConcurrency ?? this.#batching.maxConcurrency,
+      timeout: batching.timeout ?? this.#batching.timeout,
+    };
     const fn = new EdgeOpsFunction(this, `${name}Function`, {
       handlerFile,
       timeout,

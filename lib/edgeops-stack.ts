@@ -12,7 +12,10 @@ import { ArtifactStore } from './artifact-store';
 import { BandwidthPolicies } from './bandwidth-policies';
 import { DeltaBuilder } from './delta-builder';
 import { type DeviceEventBatching, DeviceGateway } from './device-gateway';
+import { FleetAnalysis } from './fleet-analysis';
+import { FleetQueries } from './fleet-queries';
 import { FleetStore } from './fleet-store';
+import { FleetTelemetry } from './fleet-telemetry';
 import { OperatorApi } from './operator-api';
 import { OperatorIdentity } from './operator-identity';
 import { ReleaseCatalog } from './release-catalog';
@@ -47,6 +50,19 @@ export interface StageConfig {
    * engine's own SendMessage as not TLS, so there the policy would refuse every device event.
    */
   readonly deviceQueuesRequireTls: boolean;
+  /**
+   * The fleet analysis (lib/fleet-analysis.ts): how often it runs, whether on a schedule (local
+   * runs are started by hand so tests control them), and whether IAM scopes its CloudWatch and
+   * EventBridge calls by condition keys (local AWS sets none of them).
+   */
+  readonly fleetAnalysis: {
+    readonly intervalMinutes: number;
+    readonly scheduled: boolean;
+    readonly scopeByConditionKeys: boolean;
+    /** Cohorts per page and pages per execution. @default FleetAnalysis's (50 and 40) */
+    readonly cohortsPerPage?: number;
+    readonly pagesPerExecution?: number;
+  };
 }
 
 export const STAGES: Record<StageConfig['name'], StageConfig> = {
@@ -65,6 +81,7 @@ export const STAGES: Record<StageConfig['name'], StageConfig> = {
     },
     jobExecutionEventsFromStack: true,
     deviceQueuesRequireTls: true,
+    fleetAnalysis: { intervalMinutes: 5, scheduled: true, scopeByConditionKeys: true },
   },
   local: {
     name: 'local',
@@ -88,6 +105,15 @@ export const STAGES: Record<StageConfig['name'], StageConfig> = {
     },
     jobExecutionEventsFromStack: false,
     deviceQueuesRequireTls: false,
+    // One cohort a page and a page an execution, so that e2e tests page through cohorts and go on
+    // in a new execution with a handful of cohorts.
+    fleetAnalysis: {
+      intervalMinutes: 5,
+      scheduled: false,
+      scopeByConditionKeys: false,
+      cohortsPerPage: 1,
+      pagesPerExecution: 1,
+    },
   },
 };
 
@@ -126,6 +152,7 @@ export class EdgeOpsStack extends Stack {
       webAcl: props.stage.webAcl,
       iotResourceLevelPermissions: props.stage.iotResourceLevelPermissions,
     });
+    new FleetQueries(this, 'FleetQueries', { fleet, api });
     new BandwidthPolicies(this, 'BandwidthPolicies', {
       fleet,
       api,
@@ -160,6 +187,23 @@ export class EdgeOpsStack extends Stack {
       jobExecutionEventsFromStack: props.stage.jobExecutionEventsFromStack,
     });
 
+    const telemetry = new FleetTelemetry(this, 'Telemetry', {
+      fleet,
+      gateway,
+      removalPolicy,
+      // At least 30 s for a full batch of telemetry (lib/fleet-telemetry.ts), more where the stage gives more.
+      telemetryTimeout: Duration.seconds(Math.max(30, props.stage.deviceEvents.timeout?.toSeconds() ?? 0)),
+    });
+
+    const analysis = new FleetAnalysis(this, 'FleetAnalysis', {
+      fleet,
+      interval: Duration.minutes(props.stage.fleetAnalysis.intervalMinutes),
+      scheduled: props.stage.fleetAnalysis.scheduled,
+      scopeByConditionKeys: props.stage.fleetAnalysis.scopeByConditionKeys,
+      cohortsPerPage: props.stage.fleetAnalysis.cohortsPerPage,
+      pagesPerExecution: props.stage.fleetAnalysis.pagesPerExecution,
+    });
+
     const outputs: Record<string, string> = {
       ApiUrl: api.api.url,
       UserPoolId: identity.userPool.userPoolId,
@@ -171,6 +215,13 @@ export class EdgeOpsStack extends Stack {
       DevicePolicyName: gateway.devicePolicyName,
       DeadLetterQueueUrl: gateway.deadLetterQueue.queueUrl,
       RolloutStateMachineArn: rollouts.stateMachine.stateMachineArn,
+      TelemetryBucketName: telemetry.bucket.bucketName,
+      TelemetryGlueDatabase: telemetry.databaseName,
+      TelemetryHistoryTable: telemetry.tableName,
+      TelemetryAthenaWorkGroup: telemetry.workGroupName,
+      FleetAnalysisStateMachineArn: analysis.stateMachine.stateMachineArn,
+      FleetAlarmTopicArn: analysis.alarmTopic.topicArn,
+      DashboardName: analysis.dashboard.dashboardName,
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
   }

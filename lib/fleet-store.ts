@@ -27,6 +27,11 @@ export class FleetStore extends Construct {
   static readonly EXPIRES_AT_ATTRIBUTE = 'expiresAt';
   /** Sparse: only executions counted as failed or rolled back carry `failedKey` (rollout + wave). */
   static readonly FAILED_BY_WAVE_INDEX = FAILED_BY_WAVE_INDEX;
+  /**
+   * Sparse: device items by `cohort` (`<region>#<site>#<hardwareType>#<version>`, set by the
+   * telemetry and shadow report ingest), with what the analysis and the cohort listings read.
+   */
+  static readonly BY_COHORT_INDEX = 'byCohort';
   public readonly table: ITable;
 
   constructor(scope: Construct, id: string, props: FleetStoreProps = {}) {
@@ -52,6 +57,22 @@ export class FleetStore extends Construct {
       sortKey: { name: 'deviceId', type: AttributeType.STRING },
       projectionType: ProjectionType.INCLUDE,
       nonKeyAttributes: ['reason', 'stage', 'jobStatus'],
+    });
+    table.addGlobalSecondaryIndex({
+      indexName: FleetStore.BY_COHORT_INDEX,
+      partitionKey: { name: 'cohort', type: AttributeType.STRING },
+      sortKey: { name: 'deviceId', type: AttributeType.STRING },
+      projectionType: ProjectionType.INCLUDE,
+      nonKeyAttributes: [
+        'health',
+        'healthAt',
+        'telemetrySeconds',
+        'telemetryVersion',
+        'metrics',
+        'connectionState',
+        'anomalyStreak',
+        'anomaly',
+      ],
     });
     this.table = table;
   }

@@ -16,8 +16,10 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { CfnWebACL, CfnWebACLAssociation } from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
+import { ANOMALIES_PARTITION } from '../functions/adapters/dynamodb-device-listing';
 import { EdgeOpsFunction } from './edgeops-function';
-import type { FleetStore } from './fleet-store';
+import { inPartitions } from './fleet-queries';
+import { FleetStore } from './fleet-store';
 
 const iotArn = (resource: string) => `arn:${Aws.PARTITION}:iot:${Aws.REGION}:${Aws.ACCOUNT_ID}:${resource}`;
 const THINGS = iotArn('thing/*');
@@ -189,7 +191,35 @@ export class OperatorApi extends Construct {
       handlerFile: 'operator-api/list-devices.handler.ts',
       environment,
     });
-    props.fleet.grantList(listDevices);
+    // The read each filter picks (functions/adapters/dynamodb-device-listing.ts): a Scan or Query
+    // of the sparse bySite index, a Query of byCohort, or the ANOMALIES partition and then the
+    // flagged devices' items. Nothing else of the table.
+    listDevices.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:Scan', 'dynamodb:Query'],
+        resources: [`${props.fleet.table.tableArn}/index/${FleetStore.BY_SITE_INDEX}`],
+      }),
+    );
+    listDevices.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:Query'],
+        resources: [`${props.fleet.table.tableArn}/index/${FleetStore.BY_COHORT_INDEX}`],
+      }),
+    );
+    listDevices.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:Query'],
+        resources: [props.fleet.table.tableArn],
+        conditions: inPartitions(ANOMALIES_PARTITION),
+      }),
+    );
+    listDevices.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:BatchGetItem'],
+        resources: [props.fleet.table.tableArn],
+        conditions: inPartitions('DEVICE#*'),
+      }),
+    );
 
     this.api = api;
     this.addRoute('GET', 'devices', listDevices);

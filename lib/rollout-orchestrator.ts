@@ -25,6 +25,7 @@ import {
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { BY_COHORT_INDEX } from '../functions/adapters/dynamodb-telemetry-baseline';
 import { PLAN_PREFIX } from '../functions/adapters/s3-rollout-plan-store';
 import { DELTA_PREFIX } from '../functions/domain/delta';
 import { ROLLOUT_RUN_MAX_DAYS } from '../functions/domain/rollout-retention';
@@ -178,6 +179,9 @@ export class RolloutOrchestrator extends Construct {
     writeFleet(steps);
     runJobs(steps);
     grant(steps, ['s3:GetObject'], [plans]);
+    // Telemetry gates read each cohort's devices still on the old version (the items it reads by
+    // key, BatchGetItem, readFleet already grants): Query of that one index, no Scan.
+    grant(steps, ['dynamodb:Query'], [`${fleet.table.tableArn}/index/${BY_COHORT_INDEX}`]);
     // A task token, not an ARN, names what SendTaskSuccess resumes: it has no resource-level scope.
     grant(steps, ['states:SendTaskSuccess'], ['*']);
     // The last step ends the waves and, under the rollback policy, starts a rollback.
@@ -427,10 +431,17 @@ export class RolloutOrchestrator extends Construct {
         .otherwise(stopped),
     );
     soak.next(gateWave);
+    // A telemetry gate waits (up to the wave's deadline) for the updated devices' first window
+    // on the new version: the check answers `settled` until it is there.
+    const awaitGateTelemetry = new Wait(this, 'AwaitGateTelemetry', {
+      time: WaitTime.duration(pollInterval),
+    });
+    awaitGateTelemetry.next(gateWave);
     gateWave.next(
       new Choice(this, 'WaveGate')
         .when(outcome('failed'), halt)
         .when(outcome('passed'), endWave)
+        .when(outcome('settled'), awaitGateTelemetry)
         .otherwise(stopped),
     );
     endWave.next(

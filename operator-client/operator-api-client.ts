@@ -19,6 +19,105 @@ export interface DeviceView {
     readonly state: 'connected' | 'disconnected' | 'unknown';
     readonly changedAt: string | null;
   };
+  /** The health of the latest telemetry window; null until the device sends one. */
+  readonly health?: HealthState | null;
+  readonly healthAt?: string | null;
+  /** Metric → the latest window's p95, mean, max and sum. */
+  readonly metrics?: Readonly<
+    Record<
+      string,
+      { readonly p95: number; readonly mean: number; readonly max: number; readonly sum: number }
+    >
+  > | null;
+  /** Set while the fleet analysis flags the device as unlike its cohort. */
+  readonly anomaly?: AnomalyView | null;
+}
+
+export type HealthState = 'healthy' | 'degraded' | 'unhealthy';
+
+export interface AnomalyView {
+  readonly metric: string;
+  readonly score: number;
+  readonly value: number | null;
+  readonly cohortMedian: number | null;
+  readonly since: string | null;
+}
+
+/** Filters of `GET /devices`; a page may be short (even empty) and still have a `nextCursor`. */
+export interface DeviceListQuery {
+  readonly site?: string;
+  readonly region?: string;
+  readonly hardwareType?: string;
+  readonly version?: string;
+  readonly connectionState?: 'connected' | 'disconnected' | 'unknown';
+  readonly health?: HealthState | 'unknown';
+  readonly anomalous?: true;
+  readonly limit?: number;
+  readonly cursor?: string;
+}
+
+export type FleetGroupBy = 'region' | 'site' | 'hardwareType' | 'version' | 'connectionState' | 'health';
+
+/** `GET /fleet/summary` (functions/domain/fleet-summary.ts has the meaning of each field). */
+export interface FleetSummaryView {
+  readonly groupBy: readonly FleetGroupBy[];
+  readonly analyzedAt: string | null;
+  readonly cohorts: number;
+  readonly pendingCohorts: number;
+  readonly groups: readonly {
+    readonly key: Readonly<Partial<Record<FleetGroupBy, string>>>;
+    readonly cohorts: number;
+    readonly pendingCohorts: number;
+    readonly analyzedAt: string | null;
+    readonly devices: number;
+    readonly connected?: number;
+    readonly health?: Readonly<Record<HealthState | 'unknown', number>>;
+    readonly anomalous?: number;
+    readonly metrics?: Readonly<Record<string, { readonly median: number; readonly p95: number }>>;
+    readonly cohortMedians?: Readonly<
+      Record<string, { readonly min: number; readonly max: number; readonly weightedMedian: number }>
+    >;
+  }[];
+}
+
+/** `GET /devices/{id}/telemetry`: newest first; times are ISO strings. */
+export interface DeviceTelemetryView {
+  readonly deviceId: string;
+  readonly windows: readonly {
+    readonly seq: number;
+    readonly start: string;
+    readonly seconds: number;
+    readonly firmwareVersion: string;
+    readonly health: HealthState;
+    readonly metrics: Readonly<
+      Record<string, Readonly<Record<'count' | 'min' | 'max' | 'mean' | 'p95' | 'sum', number>>>
+    >;
+    readonly partial: boolean;
+    readonly dropped: number;
+  }[];
+  readonly alerts: readonly {
+    readonly alertId: string;
+    readonly kind: 'threshold' | 'event';
+    readonly ruleId: string;
+    readonly state: 'raised' | 'cleared';
+    readonly severity: 'critical' | 'warning';
+    readonly at: string;
+    readonly receivedAt: string;
+    readonly metric: string | null;
+    readonly value: number | null;
+    readonly message: string | null;
+  }[];
+}
+
+/** An entry of `GET /fleet/anomalies`. */
+export interface AnomalyEntryView {
+  readonly deviceId: string;
+  readonly metric: string;
+  readonly score: number;
+  readonly value: number;
+  readonly cohortMedian: number;
+  readonly cohort: string;
+  readonly since: string;
 }
 
 export interface Registration {
@@ -304,17 +403,39 @@ export class OperatorApiClient {
     );
   }
 
-  async listDevices(query: { site?: string; limit?: number; cursor?: string } = {}) {
-    const params = new URLSearchParams(
-      Object.entries(query).flatMap(([k, v]): [string, string][] =>
-        v === undefined ? [] : [[k, String(v)]],
-      ),
-    );
-    const path = `devices${params.size > 0 ? `?${params}` : ''}`;
+  async listDevices(query: DeviceListQuery = {}) {
     return this.#expect<{ items: DeviceView[]; nextCursor: string | null }>(
       200,
-      await this.request('GET', path),
+      await this.request('GET', withQuery('devices', query)),
     );
+  }
+
+  /** `GET /fleet/summary`: the cohort statistics grouped by `groupBy` (none: fleet totals). */
+  async fleetSummary(groupBy: readonly FleetGroupBy[] = []): Promise<FleetSummaryView> {
+    const path = withQuery('fleet/summary', { groupBy: groupBy.length > 0 ? groupBy.join(',') : undefined });
+    return this.#expect<FleetSummaryView>(200, await this.request('GET', path));
+  }
+
+  /** `GET /devices/{id}/telemetry`: the device's latest windows and alerts, newest first. */
+  async deviceTelemetry(deviceId: string, query: { since?: Date; limit?: number } = {}) {
+    const path = withQuery(`devices/${encodeURIComponent(deviceId)}/telemetry`, {
+      since: query.since?.toISOString(),
+      limit: query.limit,
+    });
+    return this.#expect<DeviceTelemetryView>(200, await this.request('GET', path));
+  }
+
+  /** `GET /fleet/anomalies`: the devices the fleet analysis flags, by device id. */
+  async listAnomalies(query: { limit?: number; cursor?: string } = {}) {
+    return this.#expect<{ items: AnomalyEntryView[]; nextCursor: string | null }>(
+      200,
+      await this.request('GET', withQuery('fleet/anomalies', query)),
+    );
+  }
+
+  /** `GET /fleet/metrics`: the Prometheus text exposition of the cohort statistics. */
+  async fleetMetrics(): Promise<string> {
+    return this.#expect<string>(200, await this.request('GET', 'fleet/metrics'));
   }
 
   async createArtifact(spec: {
@@ -415,4 +536,12 @@ export class OperatorApiClient {
     if (response.status !== status) throw new ApiError(response.status, response.body);
     return response.body as T;
   }
+}
+
+/** `path?k=v&…` of the defined values only. */
+function withQuery(path: string, query: object): string {
+  const params = new URLSearchParams(
+    Object.entries(query).flatMap(([k, v]): [string, string][] => (v === undefined ? [] : [[k, String(v)]])),
+  );
+  return `${path}${params.size > 0 ? `?${params}` : ''}`;
 }

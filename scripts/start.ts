@@ -1,6 +1,7 @@
 /**
  * `npm start`: local AWS up, the real stack deployed into it, an admin operator, releases 1.0.0
- * and 1.1.0, and a simulated fleet on 1.0.0 that registers, reports and takes OTA jobs.
+ * and 1.1.0, and a simulated fleet on 1.0.0 that registers, reports, sends telemetry and takes
+ * OTA jobs; the fleet analysis runs every minute.
  * Ctrl-C at any moment stops everything it started (see local-aws/shutdown.ts).
  */
 import { join } from 'node:path';
@@ -38,6 +39,13 @@ EdgeOps is running locally (ready in ${((Date.now() - started) / 1000).toFixed(1
   AWS endpoint   ${aws.endpoint}   (MQTT with mutual TLS on ${aws.mqtt.host}:${aws.mqtt.port})
   Admin token    ${tokenFile}   (Cognito ID token, valid 1 h; user and password in .edgeops/operator.json)
   Device certs   ${join(RUNTIME_DIR, 'fleet')}/<device-id>/
+
+Fleet health (telemetry arrives every minute; the analysis behind the summary runs every minute):
+  curl -s ${auth} "${stack.apiUrl}fleet/summary?groupBy=site,health"
+  curl -s ${auth} "${stack.apiUrl}devices?health=healthy&connectionState=connected"
+  curl -s ${auth} "${stack.apiUrl}devices/<deviceId>/telemetry"   # its latest windows and alerts
+  curl -s ${auth} "${stack.apiUrl}fleet/anomalies"
+  curl -s ${auth} "${stack.apiUrl}fleet/metrics"                  # Prometheus text format
 
 Try:
   curl -s ${auth} "${stack.apiUrl}devices?site=plant-a"

@@ -11,6 +11,7 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { OtaEventV1, OtaStage } from '../contract/ota';
+import type { AlertRule } from '../contract/telemetry';
 import type { MqttConnector } from '../device/cloud/mqtt-connection';
 import { type BrokerAddress, MqttJsConnection } from '../device/cloud/mqtt-js-connection';
 import { DeviceAgent, type DeviceAgentOptions } from '../device/device-agent';
@@ -34,6 +35,7 @@ import {
   throttledLink,
 } from './fault-profiles';
 import { NetworkSwitch } from './network-switch';
+import { SimulatedTelemetry, type TelemetryBehaviour } from './simulated-telemetry';
 
 export interface FleetOtaOptions {
   /** Each device keeps its slots and OTA state in `<stateDir>/<deviceId>`. */
@@ -64,6 +66,26 @@ export interface FleetOtaOptions {
   readonly factoryImage?: (hardwareType: string) => Uint8Array | undefined;
 }
 
+/** Telemetry of simulated devices: synthetic readings (simulated-telemetry.ts) through the real pipeline. */
+export interface FleetTelemetryOptions {
+  /** Each device keeps its telemetry buffer in `<stateDir>/<deviceId>`. */
+  readonly stateDir: string;
+  /** @default 'edgeops' */
+  readonly seed?: string;
+  /** Behaviours by device id (a memory leak, a hot CPU, a noisy link, overheating). @default steady */
+  readonly behaviours?: Readonly<Record<string, TelemetryBehaviour>>;
+  /** Behaviours by firmware version: a release that leaks. */
+  readonly byVersion?: Readonly<Record<string, TelemetryBehaviour>>;
+  /** @default SimulatedTelemetry's (4 MiB per minute) */
+  readonly leakMiBPerMinute?: number;
+  /** The agent's defaults (60 s windows, a sample every 10 s, a send every 300 s) unless set. */
+  readonly windowSeconds?: number;
+  readonly sampleEverySeconds?: number;
+  readonly sendEverySeconds?: number;
+  readonly maxBatchesPerSecond?: number;
+  readonly alertRules?: readonly AlertRule[];
+}
+
 export interface FleetSimulatorOptions {
   readonly size: number;
   /** Device ids are `<prefix>-<index>`. @default 'sim' */
@@ -82,6 +104,8 @@ export interface FleetSimulatorOptions {
   readonly connectorFor?: (deviceId: string) => MqttConnector;
   /** Take OTA jobs, with simulated faults. */
   readonly ota?: FleetOtaOptions;
+  /** Sample synthetic metrics and send them through the agent's telemetry pipeline. */
+  readonly telemetry?: FleetTelemetryOptions;
   /** Devices brought up at once. @default 8 */
   readonly concurrency?: number;
   /** How devices register through `api` (local AWS answers slowly under load). */
@@ -286,6 +310,9 @@ export class FleetSimulator {
       ...(this.options.log ? { log: this.options.log } : {}),
       ...(this.options.requestTimeoutMs ? { requestTimeoutMs: this.options.requestTimeoutMs } : {}),
       ...(ota ? { ota: this.#otaOptions(device, ota, registration?.trustRoot) } : {}),
+      ...(this.options.telemetry
+        ? { telemetry: this.#telemetryOptions(device, this.options.telemetry, firmwareVersion) }
+        : {}),
     };
     if (this.#stopped) return;
     this.#devices.set(deviceId, device);
@@ -373,6 +400,33 @@ export class FleetSimulator {
           this.#goOffline(device, (ota.offlineSeconds ?? 30) * 1000 * timeFactor);
         }
       },
+    };
+  }
+
+  #telemetryOptions(
+    device: SimulatedDevice,
+    telemetry: FleetTelemetryOptions,
+    factoryVersion: string,
+  ): NonNullable<DeviceAgentOptions['telemetry']> {
+    const sampler = new SimulatedTelemetry({
+      deviceId: device.deviceId,
+      firmwareVersion: () => device.agent?.firmwareVersion ?? factoryVersion,
+      seed: telemetry.seed,
+      behaviour: telemetry.behaviours?.[device.deviceId],
+      byVersion: telemetry.byVersion,
+      leakMiBPerMinute: telemetry.leakMiBPerMinute,
+    });
+    const { windowSeconds, sampleEverySeconds, sendEverySeconds, maxBatchesPerSecond, alertRules } =
+      telemetry;
+    return {
+      stateDir: join(telemetry.stateDir, device.deviceId),
+      sampler,
+      fsync: false,
+      ...(windowSeconds === undefined ? {} : { windowSeconds }),
+      ...(sampleEverySeconds === undefined ? {} : { sampleEverySeconds }),
+      ...(sendEverySeconds === undefined ? {} : { sendEverySeconds }),
+      ...(maxBatchesPerSecond === undefined ? {} : { maxBatchesPerSecond }),
+      ...(alertRules === undefined ? {} : { alertRules }),
     };
   }
 

@@ -8,7 +8,7 @@
  *    a field name must not silently fall back to a default).
  * 2. Read what it names: certificate, private key (mode 0600 or stricter), CA, TUF root; check the
  *    key belongs to the certificate; check the update-modules directory and health-check commands
- *    exist.
+ *    (the trial boot's and telemetry's) exist.
  * 3. Make sure the state dir exists and is writable (`StateDirError`, exit 73 = EX_CANTCREAT).
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
@@ -17,6 +17,7 @@ import { access, mkdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { DEVICE_ID_PATTERN, LABEL_PATTERN, VERSION_PATTERN } from '../../contract/identifiers';
+import { AlertRule } from '../../contract/telemetry';
 import { TRIAL_BOOTS_RANGE } from '../ota/boot-slots';
 import { HANDLER_STATES, type HandlerState } from '../update-modules/handler-contract';
 
@@ -71,6 +72,49 @@ const CommandProbe = z.strictObject({
     }),
   timeoutSeconds: seconds(3600).default(30),
 });
+
+/**
+ * Telemetry (device/telemetry/): on unless `enabled: false`. The application check is one HTTP or
+ * one command probe with three verdicts (device/README.md, "Telemetry"); its timeout is cut to
+ * the sampling interval.
+ */
+const Telemetry = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    windowSeconds: z.number().int().min(1).max(3600).default(300),
+    sampleEverySeconds: z.number().positive('must be more than 0').max(3600).default(5),
+    sendEverySeconds: z.number().int().min(1).max(86_400).default(300),
+    maxBatchesPerSecond: z.number().positive('must be more than 0').max(100).default(1),
+    /** The on-disk buffer's cap: 16 KiB to 1 GiB. */
+    bufferBytes: z
+      .number()
+      .int()
+      .min(16 * 1024)
+      .max(1024 ** 3)
+      .default(8 * 1024 * 1024),
+    healthCheck: z
+      .strictObject({
+        http: z.strictObject({ url: HttpProbe.shape.url, timeoutSeconds: seconds(60).default(5) }).optional(),
+        command: z
+          .strictObject({ argv: CommandProbe.shape.argv, timeoutSeconds: seconds(60).default(5) })
+          .optional(),
+      })
+      .refine(
+        (check) => (check.http ? 1 : 0) + (check.command ? 1 : 0) === 1,
+        'must have either http or command',
+      )
+      .optional(),
+    /** Threshold alerts (contract/telemetry.ts `AlertRule`), checked on every sample. */
+    alertRules: z
+      .array(AlertRule)
+      .max(32)
+      .default([])
+      .refine((rules) => new Set(rules.map((rule) => rule.id)).size === rules.length, 'rule ids must differ'),
+  })
+  .refine((telemetry) => telemetry.sampleEverySeconds <= telemetry.windowSeconds, {
+    message: 'must be at most windowSeconds',
+    path: ['sampleEverySeconds'],
+  });
 
 export const LOG_LEVELS = ['error', 'warning', 'info', 'debug'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -165,6 +209,7 @@ export const AgentConfigFile = z.strictObject({
         .default('auto'),
     })
     .default({ level: 'info', priorityPrefix: 'auto' }),
+  telemetry: Telemetry.prefault({}),
 });
 export type AgentConfigFile = z.infer<typeof AgentConfigFile>;
 
@@ -323,6 +368,12 @@ async function readNamedFiles(config: AgentConfigFile, path: string) {
       fail(`healthChecks.commands[${index}].argv[0]`, command, reason(error, 'not executable')),
     );
   }
+
+  const telemetryCommand = config.telemetry.healthCheck?.command?.argv[0];
+  if (telemetryCommand)
+    await access(telemetryCommand, constants.X_OK).catch((error) =>
+      fail('telemetry.healthCheck.command.argv[0]', telemetryCommand, reason(error, 'not executable')),
+    );
 
   await ensureStateDir(config.stateDir);
   return { certificatePem, privateKeyPem, caPem, trustRootJson, warnings };

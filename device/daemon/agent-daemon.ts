@@ -14,7 +14,9 @@
  *    progress resumes from the state dir on the next start), at most `stopTimeoutMs`.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DeviceAgent, type DeviceAgentOptions } from '../device-agent';
+import { DeviceAgent, type DeviceAgentOptions, type TelemetryOptions } from '../device-agent';
+import { commandHealthCheck, httpHealthCheck } from '../telemetry/app-health-check';
+import { SystemSampler } from '../telemetry/system-sampler';
 import type { AgentConfig } from './agent-config';
 import { configuredHealthCheck } from './health-probes';
 import type { JournalLog } from './journal-log';
@@ -39,6 +41,7 @@ export interface AgentDaemonOptions {
 export function agentOptions(config: AgentConfig, log: (message: string) => void): DeviceAgentOptions {
   const { allowPlainHttp, ...downloadLimits } = config.downloads;
   const modules = config.updateModules;
+  const telemetry = telemetryOptions(config, log);
   return {
     identity: {
       deviceId: config.deviceId,
@@ -62,6 +65,30 @@ export function agentOptions(config: AgentConfig, log: (message: string) => void
         updateModules: { handlersDir: modules.dir, timeouts: modules.timeouts, env: modules.env },
       }),
     },
+    ...(telemetry && { telemetry }),
+  };
+}
+
+/** The config's `telemetry` section: the system sampler on the state dir, with its app check. */
+function telemetryOptions(config: AgentConfig, log: (message: string) => void): TelemetryOptions | undefined {
+  const { enabled, healthCheck, ...settings } = config.telemetry;
+  if (!enabled) return undefined;
+  const probe = healthCheck?.http ?? healthCheck?.command;
+  // A check slower than the sampling would hold up the samples behind it.
+  const healthTimeoutMs = Math.min(probe?.timeoutSeconds ?? 5, settings.sampleEverySeconds) * 1000;
+  return {
+    ...settings,
+    stateDir: config.stateDir,
+    sampler: new SystemSampler({
+      stateDir: config.stateDir,
+      healthCheck: healthCheck?.http
+        ? httpHealthCheck(healthCheck.http.url)
+        : healthCheck?.command
+          ? commandHealthCheck(healthCheck.command.argv)
+          : undefined,
+      healthTimeoutMs,
+      log,
+    }),
   };
 }
 

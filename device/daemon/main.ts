@@ -121,6 +121,9 @@ async function main(): Promise<void> {
     `state dir ${config.stateDir}`,
     `update modules ${config.updateModules?.dir ?? DEFAULT_HANDLERS_DIR}`,
     ...(config.rootfs === 'update-module' ? ['rootfs through its update module'] : []),
+    config.telemetry.enabled
+      ? `telemetry every ${config.telemetry.sampleEverySeconds} s, ${config.telemetry.alertRules.length} alert rules`
+      : 'telemetry off',
     ...(notifier.enabled ? ['systemd notify'] : []),
     ...(notifier.watchdogIntervalMs ? [`watchdog every ${notifier.watchdogIntervalMs} ms`] : []),
   ];

@@ -4,14 +4,14 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
-  QueryCommand,
-  ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { ConnectionEvent, Device, DeviceReport } from '../domain/device';
 import { DeviceAlreadyExistsError, DeviceNotFoundError } from '../domain/errors';
+import { cohortKey, cohortOf } from '../domain/telemetry';
 import type { DevicePage, FleetStore, ListDevicesQuery } from '../ports/fleet-store';
-import { decodeCursor, encodeCursor } from './page-cursor';
+import { DynamoDbDeviceListing } from './dynamodb-device-listing';
+import { DynamoDbTelemetryStore } from './dynamodb-telemetry-store';
 
 type Key = Record<string, string>;
 
@@ -77,58 +77,57 @@ export class DynamoDbFleetStore implements FleetStore {
     return Item ? fromItem(Item) : undefined;
   }
 
+  /** Filters, index choice and the bounded read: see DynamoDbDeviceListing. */
   async listDevices(query: ListDevicesQuery): Promise<DevicePage> {
-    const filter = {
-      FilterExpression: 'entity = :device AND #status = :registered',
-      ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':device': 'device', ':registered': 'registered' },
-    };
-    const fetchPage = (startKey: Key | undefined, limit: number) =>
-      query.site === undefined
-        ? this.client.send(
-            new ScanCommand({
-              TableName: this.tableName,
-              ...filter,
-              Limit: limit,
-              ExclusiveStartKey: startKey,
-            }),
-          )
-        : this.client.send(
-            new QueryCommand({
-              TableName: this.tableName,
-              IndexName: BY_SITE_INDEX,
-              KeyConditionExpression: 'site = :site',
-              ...filter,
-              ExpressionAttributeValues: { ...filter.ExpressionAttributeValues, ':site': query.site },
-              Limit: limit,
-              ExclusiveStartKey: startKey,
-            }),
-          );
-
-    // A filtered page can come back short; keep reading until the page is full or the data ends.
-    const items: Device[] = [];
-    let startKey = query.cursor === undefined ? undefined : decodeCursor<Key>(query.cursor, isDeviceCursor);
-    do {
-      const page = await fetchPage(startKey, query.limit - items.length);
-      items.push(...(page.Items ?? []).map(fromItem));
-      startKey = page.LastEvaluatedKey as Key | undefined;
-    } while (startKey !== undefined && items.length < query.limit);
-    return startKey === undefined ? { items } : { items, nextCursor: encodeCursor(startKey) };
+    return new DynamoDbDeviceListing(this.client, this.tableName, fromItem).list(query);
   }
 
+  /**
+   * Also moves the device to the cohort of the reported version (`cohort`, in the same write) and,
+   * when that changed it, creates the `COHORTS` entry if absent: one read of the device's region,
+   * site and hardware type first (they never change), one extra write only on a cohort change.
+   */
   async recordReport(report: DeviceReport): Promise<boolean> {
-    return this.conditionalUpdate(report.deviceId, {
-      UpdateExpression: 'SET firmwareVersion = :fw, reportedShadowVersion = :v, lastReportAt = :at',
-      ConditionExpression:
-        'attribute_exists(pk) AND #status = :registered AND (attribute_not_exists(reportedShadowVersion) OR reportedShadowVersion < :v)',
-      ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: {
-        ':fw': report.firmwareVersion,
-        ':v': report.shadowVersion,
-        ':at': report.reportedAt.toISOString(),
-        ':registered': 'registered',
-      },
-    });
+    const { Item: profile } = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: deviceKey(report.deviceId),
+        ProjectionExpression: '#region, site, hardwareType',
+        ExpressionAttributeNames: { '#region': 'region' },
+      }),
+    );
+    if (!profile) return false;
+    const cohort = cohortOf(
+      profile as Pick<Device, 'region' | 'site' | 'hardwareType'>,
+      report.firmwareVersion,
+    );
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: deviceKey(report.deviceId),
+          UpdateExpression:
+            'SET firmwareVersion = :fw, reportedShadowVersion = :v, lastReportAt = :at, cohort = :cohort',
+          ConditionExpression:
+            'attribute_exists(pk) AND #status = :registered AND (attribute_not_exists(reportedShadowVersion) OR reportedShadowVersion < :v)',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':fw': report.firmwareVersion,
+            ':v': report.shadowVersion,
+            ':at': report.reportedAt.toISOString(),
+            ':registered': 'registered',
+            ':cohort': cohortKey(cohort),
+          },
+          ReturnValues: 'UPDATED_OLD',
+        }),
+      );
+      if (Attributes?.cohort !== cohortKey(cohort))
+        await new DynamoDbTelemetryStore(this.client, this.tableName).addCohort(cohort);
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
   }
 
   async recordConnection(event: ConnectionEvent): Promise<boolean> {
@@ -179,8 +178,3 @@ function fromItem(item: Record<string, unknown>): Device {
     },
   };
 }
-
-const CURSOR_KEYS = new Set(['pk', 'sk', 'site', 'deviceId']);
-
-const isDeviceCursor = (key: Record<string, unknown>) =>
-  'pk' in key && Object.entries(key).every(([k, v]) => CURSOR_KEYS.has(k) && typeof v === 'string');

@@ -1,5 +1,6 @@
 import type { BandwidthPolicy } from '../../contract/bandwidth-policy';
 import type { ConnectionEvent, Device, DeviceReport } from '../domain/device';
+import { matchesDeviceFilter } from '../domain/device-filter';
 import { DeviceAlreadyExistsError, DeviceNotFoundError } from '../domain/errors';
 import type { BandwidthPolicyStore } from '../ports/bandwidth-policy-store';
 import type { DevicePage, FleetStore, ListDevicesQuery } from '../ports/fleet-store';
@@ -39,8 +40,9 @@ export class InMemoryFleetStore implements FleetStore, BandwidthPolicyStore {
       query.cursor === undefined
         ? undefined
         : decodeCursor<{ after: string }>(query.cursor, (key) => typeof key.after === 'string').after;
+    const { cursor: _cursor, limit: _limit, ...filter } = query;
     const matching = [...this.#devices.values()]
-      .filter((d) => d.status === 'registered' && (query.site === undefined || d.site === query.site))
+      .filter((d) => matchesDeviceFilter(d, filter))
       .sort((a, b) => a.deviceId.localeCompare(b.deviceId))
       .filter((d) => after === undefined || d.deviceId > after);
     const items = matching.slice(0, query.limit);

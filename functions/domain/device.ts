@@ -1,4 +1,5 @@
 import type { BandwidthPolicy } from '../../contract/bandwidth-policy';
+import type { LatestMetric } from './telemetry';
 
 /**
  * A device as the control plane knows it. The device id is also its AWS IoT thing name,
@@ -25,6 +26,31 @@ export interface Device extends DeviceProfile {
   readonly connection: { readonly state: ConnectionState; readonly changedAt?: string };
   /** The device's own bandwidth policy; without one it follows its site's (if the site has one). */
   readonly bandwidthPolicy?: BandwidthPolicy;
+  /** The application health check's verdict in the latest telemetry window; undefined until one arrives. */
+  readonly health?: DeviceHealth;
+  /** End of the window `health` and `metrics` come from (ISO). */
+  readonly healthAt?: string;
+  /** The latest window's summary per metric (`cpu.percent` → p95, mean, max, sum). */
+  readonly metrics?: Readonly<Record<string, LatestMetric>>;
+  /** `<region>#<site>#<hardwareType>#<version>`: the peers the analysis compares it with. */
+  readonly cohort?: string;
+  /** Set by the fleet analysis while the device is unlike its cohort. */
+  readonly anomaly?: DeviceAnomaly;
+}
+
+export type DeviceHealth = 'healthy' | 'degraded' | 'unhealthy';
+
+/**
+ * Why the fleet analysis flagged a device: the metric, its modified z-score, and against what
+ * (the analysis keeps more on the item: domain/anomaly.ts).
+ */
+export interface DeviceAnomaly {
+  readonly metric: string;
+  readonly score: number;
+  readonly value?: number;
+  readonly cohortMedian?: number;
+  /** When it was first flagged (ISO). */
+  readonly since?: string;
 }
 
 /**

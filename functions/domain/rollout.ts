@@ -5,6 +5,7 @@
  */
 import type { JobExecutionStatus } from '../../contract/iot-jobs';
 import { OTA_STAGES, type OtaStage } from '../../contract/ota-names';
+import type { GateResult, TelemetryGate } from './telemetry-gate';
 import type { WaveSize } from './wave-plan';
 
 export type RolloutStatus =
@@ -47,6 +48,11 @@ export interface WaveSpec {
   readonly maxFailures: number;
   /** Wait for an operator's approval before the next wave starts. */
   readonly requireApproval: boolean;
+  /**
+   * Metric gates checked after the soak, once the count passed: updated devices against devices
+   * of their cohort still on the old version (domain/telemetry-gate.ts).
+   */
+  readonly gates?: readonly TelemetryGate[];
 }
 
 export type WaveStatus = 'pending' | 'running' | 'soaking' | 'passed' | 'failed' | 'canceled';
@@ -57,9 +63,13 @@ export interface Wave extends WaveSpec {
   readonly status: WaveStatus;
   readonly jobId?: string;
   readonly startedAt?: string;
+  /** When its last device settled and the soak began: telemetry gates count windows from here. */
+  readonly soakStartedAt?: string;
   readonly endedAt?: string;
   /** Set once the wave's deadline passed with devices still in flight: they count as failed. */
   readonly deadlinePassed?: boolean;
+  /** What its telemetry gates found at its gate, one result per gate. */
+  readonly gateResults?: readonly GateResult[];
 }
 
 /** What to do with devices already updated when a wave fails. */

@@ -15,7 +15,11 @@ const listDevices = makeListDevices({
   fleetStore: new DynamoDbFleetStore(dynamoDb, requireEnv('FLEET_TABLE_NAME')),
 });
 
-/** `GET /devices?site=&limit=&cursor=`: one page of registered devices, in device-id order per site. */
+/**
+ * `GET /devices?site=&region=&hardwareType=&version=&connectionState=&health=&anomalous=&limit=&cursor=`:
+ * one page of registered devices matching every filter given. Each request reads a bounded
+ * amount, so a page may be short (even empty) and still carry `nextCursor`: follow it until null.
+ */
 export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
   .use(injectLambdaContext(logger))
   .use(httpErrors())

@@ -1,4 +1,5 @@
 import type { ConnectionEvent, Device, DeviceReport } from '../domain/device';
+import type { DeviceFilter } from '../domain/device-filter';
 
 export interface DevicePage {
   readonly items: readonly Device[];
@@ -6,8 +7,11 @@ export interface DevicePage {
   readonly nextCursor?: string;
 }
 
-export interface ListDevicesQuery {
-  readonly site?: string;
+/**
+ * One page of `GET /devices`. A store reads a bounded amount per call, so a page may hold fewer
+ * than `limit` devices (even none) and still carry a `nextCursor`: follow it until it is absent.
+ */
+export interface ListDevicesQuery extends DeviceFilter {
   readonly limit: number;
   readonly cursor?: string;
 }
@@ -20,7 +24,7 @@ export interface FleetStore {
   completeRegistration(deviceId: string, certificateId: string): Promise<Device>;
   deleteDevice(deviceId: string): Promise<void>;
   getDevice(deviceId: string): Promise<Device | undefined>;
-  /** Throws ValidationError for a cursor it did not issue. */
+  /** Throws ValidationError for a cursor it did not issue (or issued for another index). */
   listDevices(query: ListDevicesQuery): Promise<DevicePage>;
   /**
    * Applies a report only when it is newer (by shadow version) than the last one applied.

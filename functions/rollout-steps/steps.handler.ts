@@ -7,6 +7,7 @@ import { jobs } from '../shared/rollout-ports/jobs';
 import { orchestrator } from '../shared/rollout-ports/orchestrator';
 import { plans } from '../shared/rollout-ports/plans';
 import { clock, deltas, releases, rollouts } from '../shared/rollout-ports/stores';
+import { telemetryBaseline } from '../shared/rollout-ports/telemetry-baseline';
 import { trustRepository } from '../shared/rollout-ports/trust-repository';
 import { failureReason, makeFailRollout } from '../use-cases/rollouts/fail-rollout';
 import { makePlanDeltas } from '../use-cases/rollouts/plan-deltas';
@@ -78,11 +79,13 @@ export const handler = middy<unknown, unknown>()
           settings: { healthCheckSeconds },
         })(request.rolloutId, request.waveIndex);
       case 'check-wave':
-        return makeCheckWave({ rollouts: rollouts(), jobs: jobs(), clock, waveTimeoutMinutes })(
-          request.rolloutId,
-          request.waveIndex,
-          request.phase,
-        );
+        return makeCheckWave({
+          rollouts: rollouts(),
+          jobs: jobs(),
+          clock,
+          waveTimeoutMinutes,
+          telemetry: telemetryBaseline(),
+        })(request.rolloutId, request.waveIndex, request.phase);
       case 'park':
         await makeParkRollout({ rollouts: rollouts(), orchestrator: orchestrator() })(
           request.rolloutId,

@@ -17,6 +17,13 @@ export interface StackOutputs {
   readonly TrustPublisherFunctionName: string;
   readonly DevicePolicyName: string;
   readonly DeadLetterQueueUrl: string;
+  readonly TelemetryBucketName: string;
+  readonly TelemetryGlueDatabase: string;
+  readonly TelemetryHistoryTable: string;
+  readonly TelemetryAthenaWorkGroup: string;
+  readonly FleetAnalysisStateMachineArn: string;
+  readonly FleetAlarmTopicArn: string;
+  readonly DashboardName: string;
 }
 
 export interface DeployedStack {

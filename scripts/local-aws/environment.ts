@@ -1,15 +1,17 @@
 /**
  * The whole system, locally: local AWS, the real stack deployed into it, an admin operator,
- * releases 1.0.0 and 1.1.0, and a simulated fleet on 1.0.0 that takes OTA jobs.
+ * releases 1.0.0 and 1.1.0, and a simulated fleet on 1.0.0 that takes OTA jobs and sends
+ * telemetry, with the fleet analysis run every minute (the local stage has no schedule).
  * Used by `npm start` and `npm run demo`.
  */
 
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
+import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { describeRetry, OperatorApiClient } from '../../operator-client/operator-api-client';
 import type { FaultMix } from '../../simulator/fault-profiles';
-import { FleetSimulator } from '../../simulator/fleet-simulator';
+import { FleetSimulator, type FleetTelemetryOptions } from '../../simulator/fleet-simulator';
 import { type DeployedStack, deployStack } from './deploy';
 import { firmwareImage } from './firmware-images';
 import { type LocalAws, localClientConfig, RUNTIME_DIR, type StartOptions, startLocalAws } from './ministack';
@@ -39,6 +41,13 @@ export async function bringUpLocalEdgeOps(options: {
   readonly faultMix?: FaultMix;
   /** Scales device-side waits (health checks, slow links). @default 0.2 */
   readonly timeFactor?: number;
+  /**
+   * The devices' telemetry (simulated readings through the real pipeline), or false for none.
+   * @default one-minute windows of a sample every 5 s, sent every minute; everyone steady
+   */
+  readonly telemetry?: Omit<FleetTelemetryOptions, 'stateDir'> | false;
+  /** How often the fleet analysis runs (local AWS runs no schedule); 0 for never. @default 60 s */
+  readonly analyzeEverySeconds?: number;
   readonly log: (line: string) => void;
   readonly signal?: AbortSignal;
 }): Promise<LocalEdgeOps> {
@@ -47,9 +56,11 @@ export async function bringUpLocalEdgeOps(options: {
   log('Starting local AWS (MiniStack) ...');
   const aws = await startLocalAws({ log, ...options.aws, ...(signal ? { signal } : {}) });
   let fleet: FleetSimulator | undefined;
+  let analysis: NodeJS.Timeout | undefined;
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
+      clearInterval(analysis);
       await fleet?.stop();
       await aws.stop();
     })();
@@ -116,11 +127,24 @@ export async function bringUpLocalEdgeOps(options: {
         // Local AWS serves presigned URLs over plain http.
         allowPlainHttp: true,
       },
+      ...(options.telemetry === false
+        ? {}
+        : {
+            telemetry: {
+              stateDir: join(RUNTIME_DIR, 'fleet-telemetry'),
+              windowSeconds: 60,
+              sampleEverySeconds: 5,
+              sendEverySeconds: 60,
+              ...options.telemetry,
+            },
+          }),
     });
     await fleet.start(signal ? { signal } : {});
     // Reports reach the registry through a queue: wait until it knows every device's firmware,
     // so a rollout planned now knows what each device runs (deltas, rollback).
     await step(untilRegistryKnowsFirmware(api, options.fleetSize, signal));
+    const every = options.analyzeEverySeconds ?? 60;
+    if (every > 0) analysis = analyzeFleetEvery(aws, stack.outputs.FleetAnalysisStateMachineArn, every, log);
     return { aws, stack, api, tokenFile, fleet, stop };
   } catch (error) {
     await stop();
@@ -128,6 +152,27 @@ export async function bringUpLocalEdgeOps(options: {
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/**
+ * Starts the fleet analysis (`<stack>-fleet-analysis`) now and every `seconds`, as the aws
+ * stage's schedule does; a start that fails is logged and the next one tried.
+ */
+function analyzeFleetEvery(
+  aws: LocalAws,
+  stateMachineArn: string,
+  seconds: number,
+  log: (line: string) => void,
+) {
+  const sfn = new SFNClient(localClientConfig(aws));
+  const start = () =>
+    sfn
+      .send(new StartExecutionCommand({ stateMachineArn, input: '{}' }))
+      .catch((error: Error) => log(`Fleet analysis did not start: ${error.message}`));
+  void start();
+  const timer = setInterval(start, seconds * 1000);
+  timer.unref();
+  return timer;
 }
 
 /** Resolves once `count` registered devices show a firmware version; gives up after `timeoutMs`. */

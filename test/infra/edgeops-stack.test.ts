@@ -316,12 +316,13 @@ describe.each(STAGE_NAMES)('Lambda execution roles in the %s stage', (stage) => 
     );
   });
 
-  it('lets ListDevices only scan and query the fleet table and its bySite index', () => {
+  it('lets ListDevices only read its indexes, the ANOMALIES partition and device items (test/infra/fleet-queries.test.ts)', () => {
     expect(functionGrants(template(stage), 'ListDevices')).toEqual(
       [
+        `dynamodb:BatchGetItem on ${fleetTable()}`,
         `dynamodb:Query on ${fleetTable()}`,
         `dynamodb:Query on ${fleetTable()}/index/bySite`,
-        `dynamodb:Scan on ${fleetTable()}`,
+        `dynamodb:Query on ${fleetTable()}/index/byCohort`,
         `dynamodb:Scan on ${fleetTable()}/index/bySite`,
         ...TRACING,
       ].sort(),
@@ -338,9 +339,13 @@ describe.each(STAGE_NAMES)('Lambda execution roles in the %s stage', (stage) => 
       'ReceiveMessage',
     ];
 
+    // A shadow report also reads the device's place (GetItem) and may create its cohort's entry (PutItem).
+    const cohortGrants = fn === 'ShadowReportFunction' ? ['GetItem', 'PutItem'] : [];
+
     expect(functionGrants(template(stage), fn)).toEqual(
       [
         `dynamodb:UpdateItem on ${fleetTable()}`,
+        ...cohortGrants.map((a) => `dynamodb:${a} on ${fleetTable()}`),
         ...consume.map((a) => `sqs:${a} on ${ownQueue}`),
         ...TRACING,
       ].sort(),

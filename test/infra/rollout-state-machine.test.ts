@@ -117,7 +117,9 @@ describe.each(STAGE_NAMES)('rollout state machine failure paths in the %s stage'
     const gate = States.WaveGate;
     const passed = gate?.Choices?.map((c) => c.Next).filter((next) => next !== 'FinishHalted');
 
-    expect(passed).toEqual(['EndWave']);
+    // A telemetry gate still waiting for the updated devices' first window asks again after a poll.
+    expect(passed).toEqual(['EndWave', 'AwaitGateTelemetry']);
+    expect(States.AwaitGateTelemetry).toMatchObject({ Type: 'Wait', Next: 'GateWave' });
     expect(States.EndWave).toMatchObject({
       Parameters: { step: 'end-wave', 'rolloutId.$': '$.rolloutId', 'waveIndex.$': '$.next.waveIndex' },
       ResultPath: null,

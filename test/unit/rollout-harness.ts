@@ -213,6 +213,10 @@ export function rolloutHarness(options: HarnessOptions = {}) {
     rolloutId: string,
     behave: (deviceId: string, wave: number) => Behaviour = () => 'healthy',
     afterLaunch: (waveIndex: number) => Promise<void> | void = () => {},
+    /** A telemetry gate answered `settled` (waiting for a window): what happens before it looks again. */
+    gateWaiting: (waveIndex: number) => Promise<void> | void = () => {
+      throw new Error('The gate waits for telemetry that this test never sends');
+    },
   ) => {
     for (;;) {
       const step = await steps.next(rolloutId);
@@ -222,7 +226,13 @@ export function rolloutHarness(options: HarnessOptions = {}) {
       await afterLaunch(step.waveIndex);
       await playWave(rolloutId, step.waveIndex, (id) => behave(id, step.waveIndex));
       for (const phase of ['progress', 'gate'] as const) {
-        const check = await steps.check(rolloutId, step.waveIndex, phase);
+        let check = await steps.check(rolloutId, step.waveIndex, phase);
+        // As the state machine does: a gate waiting for telemetry is asked again after a poll.
+        for (let polls = 0; phase === 'gate' && check.outcome === 'settled'; polls++) {
+          if (polls >= 10) throw new Error('The gate kept waiting for telemetry');
+          await gateWaiting(step.waveIndex);
+          check = await steps.check(rolloutId, step.waveIndex, phase);
+        }
         if (check.outcome === 'failed')
           return steps.finish(rolloutId, { outcome: 'halted', reason: check.reason });
       }

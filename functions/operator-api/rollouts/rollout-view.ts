@@ -9,7 +9,8 @@ export interface RolloutDetail {
 
 /**
  * How the API shows a rollout: its waves side by side, with (in the detail view) each wave's
- * funnel and `bytes` (sent, saved by deltas, devices per transfer mode), and the rollout's.
+ * funnel and `bytes` (sent, saved by deltas, devices per transfer mode), and the rollout's. A wave
+ * with telemetry gates shows them and, once checked, what each found (`gateResults`).
  */
 export function rolloutView(rollout: Rollout, detail?: RolloutDetail) {
   return {
@@ -38,6 +39,8 @@ export function rolloutView(rollout: Rollout, detail?: RolloutDetail) {
       jobId: w.jobId ?? null,
       startedAt: w.startedAt ?? null,
       endedAt: w.endedAt ?? null,
+      // Only on waves that declare telemetry gates, with what they found once checked.
+      ...(w.gates ? { gates: w.gates, gateResults: w.gateResults ?? null } : {}),
       ...(detail ? { funnel: detail.funnels[w.index], bytes: detail.bytes.waves[w.index] } : {}),
     })),
   };

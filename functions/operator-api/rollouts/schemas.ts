@@ -1,8 +1,58 @@
 import { OTA_STAGES } from '../../../contract/ota-names';
+import { MetricName } from '../../../contract/telemetry';
 import * as z from '../../../contract/zod-mini';
 import { DEVICE_ID_PATTERN, LABEL_PATTERN } from '../../domain/device';
+import {
+  DEFAULT_MIN_BASELINE_DEVICES,
+  GATE_STATS,
+  MAX_BASELINE_SAMPLE,
+  MAX_GATES_PER_WAVE,
+} from '../../domain/telemetry-gate';
 
 const label = z.string().check(z.regex(LABEL_PATTERN, '1-64 of letters, digits and _ . @ / : # = -'));
+
+/**
+ * A telemetry gate on a wave (domain/telemetry-gate.ts). Exactly one limit; the baseline minimum
+ * can be no larger than the baseline a gate reads per cohort.
+ */
+const TelemetryGate = z
+  .strictObject({
+    metric: MetricName,
+    stat: z.enum(GATE_STATS, { error: `stat must be one of ${GATE_STATS.join(', ')}` }),
+    maxIncreasePercent: z.optional(
+      z
+        .number()
+        .check(
+          z.gte(0, 'maxIncreasePercent is a percent, 0-1000'),
+          z.lte(1000, 'maxIncreasePercent is a percent, 0-1000'),
+        ),
+    ),
+    maxIncrease: z.optional(
+      z
+        .number()
+        .check(
+          z.gte(0, 'maxIncrease must be at least 0'),
+          z.refine(Number.isFinite, 'maxIncrease must be a finite number'),
+        ),
+    ),
+    minBaselineDevices: z._default(
+      z
+        .number()
+        .check(
+          z.int(),
+          z.gte(1, 'minBaselineDevices must be at least 1'),
+          z.lte(MAX_BASELINE_SAMPLE, `minBaselineDevices must be at most ${MAX_BASELINE_SAMPLE}`),
+        ),
+      DEFAULT_MIN_BASELINE_DEVICES,
+    ),
+    onMissingData: z._default(z.enum(['halt', 'pass']), 'halt'),
+  })
+  .check(
+    z.refine((g) => (g.maxIncreasePercent === undefined) !== (g.maxIncrease === undefined), {
+      message: 'give exactly one of maxIncreasePercent or maxIncrease',
+      path: ['maxIncreasePercent'],
+    }),
+  );
 
 const Wave = z
   .strictObject({
@@ -22,6 +72,11 @@ const Wave = z
     ),
     maxFailures: z._default(z.number().check(z.int(), z.gte(0)), 0),
     requireApproval: z._default(z.boolean(), false),
+    gates: z.optional(
+      z
+        .array(TelemetryGate)
+        .check(z.maxLength(MAX_GATES_PER_WAVE, `at most ${MAX_GATES_PER_WAVE} gates per wave`)),
+    ),
   })
   .check(
     z.refine((w) => (w.count === undefined) !== (w.percent === undefined), {

@@ -17,7 +17,9 @@ import {
   tallyOf,
   type Wave,
   type WaveTally,
+  type WaveVerdict,
 } from '../../domain/rollout';
+import type { GateResult } from '../../domain/telemetry-gate';
 import type { Clock } from '../../ports/clock';
 import type { DeltaStore } from '../../ports/delta-store';
 import type { JobDispatcher } from '../../ports/job-dispatcher';
@@ -25,8 +27,10 @@ import type { ReleaseCatalog, ReleaseComponent, ReleaseForRollout } from '../../
 import type { RolloutOrchestrator } from '../../ports/rollout-orchestrator';
 import type { RolloutPlanStore } from '../../ports/rollout-plan-store';
 import type { RolloutStore } from '../../ports/rollout-store';
+import type { TelemetryBaseline } from '../../ports/telemetry-baseline';
 import type { TrustFiles, TrustStore } from '../../ports/trust-repository';
 import { rootFileName } from '../trust/get-trust-root';
+import { checkTelemetryGates } from './gate-telemetry';
 import { CleanupIncompleteError, cancelCurrentJob, endStartedWaves, settle } from './wave-groups';
 
 async function load(rollouts: RolloutStore, rolloutId: string): Promise<Rollout> {
@@ -299,6 +303,8 @@ const NAMED_FAILURES = 5;
  * Checks a running wave (`progress`) or, after its soak, gates it (`gate`), and records the
  * wave's status: settled → soaking, passed, failed. It reads the rollout and the waves' counters
  * (and, only when devices failed, a few of them to name): the same few items at any wave size.
+ * A wave with telemetry gates that passed the count is then held to them (gate-telemetry.ts:
+ * at most 18 bounded reads), and what they found is recorded on the wave.
  * Once the wave's deadline passes with devices still in flight, they count as failed and the
  * wave's job stops handing out executions that have not started.
  */
@@ -308,12 +314,15 @@ export const makeCheckWave =
     jobs,
     clock,
     waveTimeoutMinutes,
+    telemetry,
   }: {
     rollouts: RolloutStore;
     jobs: JobDispatcher;
     clock: Clock;
     /** After this long, devices of a wave with no result count as failed. */
     waveTimeoutMinutes: number;
+    /** Latest device telemetry, for waves with telemetry gates. */
+    telemetry?: TelemetryBaseline;
   }) =>
   async (rolloutId: string, waveIndex: number, phase: 'progress' | 'gate'): Promise<WaveCheck> => {
     const rollout = await load(rollouts, rolloutId);
@@ -329,10 +338,26 @@ export const makeCheckWave =
       ? new Date(Date.parse(wave.startedAt) + waveTimeoutMinutes * 60_000)
       : undefined;
     const missedDeadline = deadline !== undefined && now >= deadline && tally.inFlight > 0;
-    const verdict =
+    let verdict: WaveVerdict =
       phase === 'progress'
         ? progressOfWave(wave, tally, sample, now, deadline)
         : gateWave(wave, tally, sample);
+    let gateResults: readonly GateResult[] | undefined;
+    if (phase === 'gate' && verdict.outcome === 'passed' && (wave.gates?.length ?? 0) > 0) {
+      if (!telemetry)
+        throw new Error(
+          `Wave ${waveIndex} of rollout ${rolloutId} has telemetry gates but no telemetry to check them against`,
+        );
+      const checked = await checkTelemetryGates({ rollouts, telemetry }, rollout, wave, now);
+      gateResults = checked.results;
+      // The updated devices' first window on the new version may still be on its way (a soak
+      // shorter than a window, or a slow link): look again at the next poll, up to the deadline.
+      const mayWait = deadline === undefined || now < deadline;
+      if (checked.outcome === 'failed' && checked.awaitingUpdatedTelemetry && mayWait)
+        verdict = { outcome: 'settled', tally: verdict.tally };
+      else if (checked.outcome === 'failed')
+        verdict = { outcome: 'failed', tally: verdict.tally, reason: checked.reason };
+    }
     const status = { settled: 'soaking', passed: 'passed', failed: 'failed', running: undefined }[
       verdict.outcome
     ];
@@ -340,8 +365,10 @@ export const makeCheckWave =
       await rollouts.transition(rolloutId, ['running', 'pausing', 'paused'], {
         waves: withWave(rollout, waveIndex, {
           ...(status ? { status: status as Wave['status'] } : {}),
+          ...(status === 'soaking' && !wave.soakStartedAt ? { soakStartedAt: now.toISOString() } : {}),
           ...(status && status !== 'soaking' ? { endedAt: now.toISOString() } : {}),
           ...(missedDeadline ? { deadlinePassed: true } : {}),
+          ...(gateResults ? { gateResults } : {}),
         }),
       });
     }
