@@ -35,9 +35,8 @@ import {
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { FLEET_METRICS_NAMESPACE } from '../functions/adapters/cloudwatch-fleet-metrics-publisher';
-import { ANOMALIES_PK } from '../functions/adapters/dynamodb-anomaly-store';
-import { COHORTS_PK } from '../functions/adapters/dynamodb-cohort-reader';
 import { FLEET_EVENT_SOURCE } from '../functions/adapters/eventbridge-fleet-event-publisher';
+import { ANOMALIES_PARTITION, COHORTS_PARTITION } from '../functions/adapters/fleet-partitions';
 import { COHORTS_PER_PAGE } from '../functions/use-cases/publish-fleet-totals';
 import { EdgeOpsFunction } from './edgeops-function';
 import { FleetStore } from './fleet-store';
@@ -143,7 +142,7 @@ export class FleetAnalysis extends Construct {
         // transaction with the device: TransactWriteItems is authorized per item action).
         actions: ['dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
         resources: [table],
-        conditions: leadingKeys('DEVICE#*', COHORTS_PK, ANOMALIES_PK),
+        conditions: leadingKeys('DEVICE#*', COHORTS_PARTITION, ANOMALIES_PARTITION),
       }),
     );
     grant(
@@ -168,7 +167,7 @@ export class FleetAnalysis extends Construct {
       new PolicyStatement({
         actions: ['dynamodb:Query'],
         resources: [table],
-        conditions: leadingKeys(COHORTS_PK),
+        conditions: leadingKeys(COHORTS_PARTITION),
       }),
     );
     grant(

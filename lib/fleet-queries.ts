@@ -1,23 +1,14 @@
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { ANOMALIES_PARTITION, COHORTS_PARTITION } from '../functions/adapters/dynamodb-fleet-health-reader';
+import { ANOMALIES_PARTITION, COHORTS_PARTITION } from '../functions/adapters/fleet-partitions';
 import { EdgeOpsFunction } from './edgeops-function';
-import type { FleetStore } from './fleet-store';
+import { type FleetStore, inPartitions } from './fleet-store';
 import type { OperatorApi } from './operator-api';
 
 export interface FleetQueriesProps {
   readonly fleet: FleetStore;
   readonly api: OperatorApi;
 }
-
-/**
- * Only Query in these partitions of the fleet table (`dynamodb:LeadingKeys`): each function reads
- * the partitions it answers from and nothing else of the table. On AWS; local AWS does not
- * evaluate the key, and an absent key satisfies ForAllValues.
- */
-export const inPartitions = (...partitions: string[]) => ({
-  'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': partitions },
-});
 
 /**
  * The read side of fleet observability on the operator API (role viewer): the fleet summary and

@@ -97,3 +97,12 @@ export class FleetStore extends Construct {
     );
   }
 }
+
+/**
+ * Only Query in these partitions of the fleet table (`dynamodb:LeadingKeys`): each function reads
+ * the partitions it answers from and nothing else of the table. On AWS; local AWS does not
+ * evaluate the key, and an absent key satisfies ForAllValues.
+ */
+export const inPartitions = (...partitions: string[]) => ({
+  'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': partitions },
+});

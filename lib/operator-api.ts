@@ -16,10 +16,9 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { CfnWebACL, CfnWebACLAssociation } from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
-import { ANOMALIES_PARTITION } from '../functions/adapters/dynamodb-device-listing';
+import { ANOMALIES_PARTITION } from '../functions/adapters/fleet-partitions';
 import { EdgeOpsFunction } from './edgeops-function';
-import { inPartitions } from './fleet-queries';
-import { FleetStore } from './fleet-store';
+import { FleetStore, inPartitions } from './fleet-store';
 
 const iotArn = (resource: string) => `arn:${Aws.PARTITION}:iot:${Aws.REGION}:${Aws.ACCOUNT_ID}:${resource}`;
 const THINGS = iotArn('thing/*');

@@ -7,10 +7,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { CohortStatistics } from '../domain/cohort-statistics';
 import type { AnomalyStore, AnomalyWriteOutcome, DeviceAnomalyChange } from '../ports/anomaly-store';
-import { COHORTS_PK } from './dynamodb-cohort-reader';
-
-/** The partition of flagged devices (sk: the device id), read by GET /fleet/anomalies. */
-export const ANOMALIES_PK = 'ANOMALIES';
+import { ANOMALIES_PARTITION, COHORTS_PARTITION } from './fleet-partitions';
 
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
@@ -64,7 +61,7 @@ export class DynamoDbAnomalyStore implements AnomalyStore {
   }
 
   #anomalyEntryWrite(change: DeviceAnomalyChange): TransactItem | undefined {
-    const Key = { pk: ANOMALIES_PK, sk: change.deviceId };
+    const Key = { pk: ANOMALIES_PARTITION, sk: change.deviceId };
     if (change.transition === 'cleared') return { Delete: { TableName: this.tableName, Key } };
     const anomaly = change.next.anomaly;
     if (change.transition !== 'flagged' || !anomaly) return undefined;
@@ -91,7 +88,7 @@ export class DynamoDbAnomalyStore implements AnomalyStore {
       await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: { pk: COHORTS_PK, sk: cohort },
+          Key: { pk: COHORTS_PARTITION, sk: cohort },
           UpdateExpression: `SET ${sets.join(', ')}`,
           // A slower, older run never overwrites a newer one's figures.
           ConditionExpression:

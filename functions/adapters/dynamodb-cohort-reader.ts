@@ -2,10 +2,9 @@ import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb
 import type { DeviceAnomaly } from '../domain/anomaly';
 import type { CohortDevice, CohortEntry, DeviceHealth } from '../domain/cohort-statistics';
 import type { CohortPage, CohortReader } from '../ports/cohort-reader';
+import { COHORTS_PARTITION } from './fleet-partitions';
 import { decodeCursor, encodeCursor } from './page-cursor';
 
-/** The partition of cohort entries (sk: the cohort), written by telemetry ingestion. */
-export const COHORTS_PK = 'COHORTS';
 /** The index of devices by cohort (lib/fleet-store.ts); its projection is what readCohort reads. */
 export const BY_COHORT_INDEX = 'byCohort';
 /** Devices per Query page of a cohort (each about 1 KB with its latest metrics). */
@@ -29,7 +28,7 @@ export class DynamoDbCohortReader implements CohortReader {
       new QueryCommand({
         TableName: this.tableName,
         KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': COHORTS_PK },
+        ExpressionAttributeValues: { ':pk': COHORTS_PARTITION },
         ProjectionExpression: 'sk, #region, site, hardwareType, version',
         ExpressionAttributeNames: { '#region': 'region' },
         Limit: limit,
@@ -62,7 +61,7 @@ export class DynamoDbCohortReader implements CohortReader {
 }
 
 const isCohortsKey = (key: Record<string, unknown>) =>
-  key.pk === COHORTS_PK && typeof key.sk === 'string' && Object.keys(key).length === 2;
+  key.pk === COHORTS_PARTITION && typeof key.sk === 'string' && Object.keys(key).length === 2;
 
 /** The entry's own labels; a cohort id is `<region>#<site>#<hardwareType>#<version>` otherwise. */
 function toCohortEntry(item: Record<string, unknown>): CohortEntry {

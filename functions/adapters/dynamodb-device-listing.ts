@@ -9,6 +9,7 @@ import type { Device } from '../domain/device';
 import { type DeviceFilter, matchesDeviceFilter } from '../domain/device-filter';
 import { cohortKey } from '../domain/telemetry';
 import type { DevicePage, ListDevicesQuery } from '../ports/fleet-store';
+import { ANOMALIES_PARTITION } from './fleet-partitions';
 import { decodeCursor, encodeCursor } from './page-cursor';
 
 type Item = Record<string, unknown>;
@@ -18,8 +19,6 @@ type Key = Record<string, string>;
 export const BY_SITE_INDEX = 'bySite';
 /** Index over device items by cohort; projects the health attributes only (lib/fleet-store.ts). */
 export const BY_COHORT_INDEX = 'byCohort';
-/** The partition the fleet analysis keeps one entry per flagged device in (sk = device id). */
-export const ANOMALIES_PARTITION = 'ANOMALIES';
 
 /**
  * Items one request reads at most, across all its DynamoDB calls (at most MAX_CALLS Query or Scan

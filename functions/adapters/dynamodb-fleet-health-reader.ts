@@ -7,12 +7,9 @@ import type {
   FleetHealthReader,
   ReceivedAlert,
 } from '../ports/fleet-health-reader';
+import { ANOMALIES_PARTITION, COHORTS_PARTITION } from './fleet-partitions';
 import { decodeCursor, encodeCursor } from './page-cursor';
 
-/** Written by ingestion (labels) and the fleet analysis (statistics). */
-export const COHORTS_PARTITION = 'COHORTS';
-/** Written and deleted by the fleet analysis, one entry per flagged device. */
-export const ANOMALIES_PARTITION = 'ANOMALIES';
 /**
  * Batch items read at most for a device's recent windows. A batch item holds up to 120 windows
  * and up to about 300 KB, so this bounds one request to a few MB however long the device has sent.

@@ -9,9 +9,8 @@ import type {
   TelemetryDevice,
   TelemetryStore,
 } from '../ports/telemetry-store';
+import { COHORTS_PARTITION } from './fleet-partitions';
 
-/** The partition holding one entry per cohort (sort key: the cohort key). */
-export const COHORTS_PK = 'COHORTS';
 export const deviceKey = (deviceId: string) => ({ pk: `DEVICE#${deviceId}`, sk: 'DEVICE' });
 /** `TELEMETRY#<firstSeq, 12 digits>`: a device's batches sort by seq. */
 export const telemetrySortKey = (firstSeq: number) => `TELEMETRY#${String(firstSeq).padStart(12, '0')}`;
@@ -88,7 +87,7 @@ export class DynamoDbTelemetryStore implements TelemetryStore {
       new PutCommand({
         TableName: this.tableName,
         Item: {
-          pk: COHORTS_PK,
+          pk: COHORTS_PARTITION,
           sk: cohortKey(cohort),
           entity: 'cohort',
           region: cohort.region,

@@ -4,7 +4,6 @@
  * use cases (use-cases/record-telemetry.ts, record-alert.ts) decide with these, the adapters store.
  */
 import { ESSENTIAL_METRICS, type HealthState, type TelemetryWindowV1 } from '../../contract/telemetry';
-import type { DeviceProfile } from './device';
 
 /** A batch's windows stay on the fleet table this long (TTL), for the device's recent view. */
 export const TELEMETRY_RETENTION_DAYS = 14;
@@ -75,10 +74,7 @@ export function cohortKey(cohort: Cohort): string {
 const escapeCohortPart = (part: string) => part.replaceAll('%', '%25').replaceAll('#', '%23');
 
 /** The cohort a device lands in when it runs `version`. */
-export const cohortOf = (
-  device: Pick<DeviceProfile, 'region' | 'site' | 'hardwareType'>,
-  version: string,
-) => ({
+export const cohortOf = (device: Omit<Cohort, 'version'>, version: string) => ({
   region: device.region,
   site: device.site,
   hardwareType: device.hardwareType,
@@ -115,7 +111,7 @@ export interface HistoryRow {
 
 /** The history rows of a batch's windows, with the device's place in the fleet. */
 export function historyRows(
-  device: Pick<DeviceProfile, 'deviceId' | 'region' | 'site' | 'hardwareType'>,
+  device: Omit<Cohort, 'version'> & { readonly deviceId: string },
   windows: readonly TelemetryWindowV1[],
 ): HistoryRow[] {
   return windows.map((w) => ({
