@@ -66,12 +66,9 @@ export class DynamoDbAnomalyStore implements AnomalyStore {
     const anomaly = change.next.anomaly;
     if (change.transition !== 'flagged' || !anomaly) return undefined;
     const { calmRuns: _calm, ...flag } = anomaly;
-    return {
-      Put: {
-        TableName: this.tableName,
-        Item: { ...Key, entity: 'anomaly', deviceId: change.deviceId, ...flag },
-      },
-    };
+    // No `deviceId` attribute (the sort key is the device): with it and `cohort`, the entry would
+    // land in the byCohort index and be read as a second device of its cohort.
+    return { Put: { TableName: this.tableName, Item: { ...Key, entity: 'anomaly', ...flag } } };
   }
 
   async writeCohortStatistics(cohort: string, statistics: CohortStatistics): Promise<void> {

@@ -264,12 +264,16 @@ export class DynamoDbDeviceListing {
         .filter((f) => matchesDeviceFilter(f.device, filter));
     }
     // byCohort projects only the health attributes, and ANOMALIES holds no device attributes:
-    // fetch the device items themselves (bounded: one page of keys).
+    // fetch the device items themselves (bounded: one page of keys), each once: BatchGetItem
+    // refuses repeated keys, and any other item carrying a device's index keys would repeat it.
     const deviceIds = items.map((item) => String(plan.index === 'anomalies' ? item.sk : item.deviceId));
-    const devices = await this.getDevices(deviceIds);
+    const devices = await this.getDevices([...new Set(deviceIds)]);
+    const seen = new Set<string>();
     return items.flatMap((item, i) => {
-      const stored = devices.get(deviceIds[i] ?? '');
-      if (!stored) return [];
+      const deviceId = deviceIds[i] ?? '';
+      const stored = devices.get(deviceId);
+      if (!stored || seen.has(deviceId)) return [];
+      seen.add(deviceId);
       const { anomalous: _a, ...rest } = filter;
       const device =
         plan.index === 'anomalies' && stored.anomaly === undefined
