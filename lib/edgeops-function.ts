@@ -90,7 +90,7 @@ export class EdgeOpsFunction extends NodejsFunction {
         id: 'AwsSolutions-IAM5[Resource::*]',
         reason:
           'Only for actions without resource-level permissions: X-Ray PutTraceSegments/PutTelemetryRecords, ' +
-          'and where granted, iot:CreateKeysAndCertificate and iot:DescribeEndpoint.',
+          'and where granted, iot:CreateCertificateFromCsr, iot:CreateKeysAndCertificate and iot:DescribeEndpoint.',
       },
     );
   }

@@ -16,7 +16,7 @@ import { FleetAnalysis } from './fleet-analysis';
 import { FleetQueries } from './fleet-queries';
 import { FleetStore } from './fleet-store';
 import { FleetTelemetry } from './fleet-telemetry';
-import { OperatorApi } from './operator-api';
+import { type DeviceConnectionSettings, OperatorApi } from './operator-api';
 import { OperatorIdentity } from './operator-identity';
 import { ReleaseCatalog } from './release-catalog';
 import { ReleaseTrust } from './release-trust';
@@ -121,6 +121,8 @@ export interface EdgeOpsStackProps extends StackProps {
   readonly stage: StageConfig;
   /** Online signing key generations, oldest first (lib/release-trust.ts). @default ['1'] */
   readonly onlineKeyGenerations?: readonly string[];
+  /** Where devices connect, when not AWS IoT Core (local AWS). @default AWS IoT Core's (lib/operator-api.ts) */
+  readonly deviceConnection?: DeviceConnectionSettings;
 }
 
 /** The whole EdgeOps control plane in one stack. */
@@ -151,6 +153,7 @@ export class EdgeOpsStack extends Stack {
       devicePolicyName: gateway.devicePolicyName,
       webAcl: props.stage.webAcl,
       iotResourceLevelPermissions: props.stage.iotResourceLevelPermissions,
+      ...(props.deviceConnection ? { deviceConnection: props.deviceConnection } : {}),
     });
     new FleetQueries(this, 'FleetQueries', { fleet, api });
     new BandwidthPolicies(this, 'BandwidthPolicies', {

@@ -17,6 +17,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { CfnWebACL, CfnWebACLAssociation } from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { ANOMALIES_PARTITION } from '../functions/adapters/fleet-partitions';
+import { DEVICE_CONNECTION_ENV } from '../functions/shared/device-connection-config';
 import { EdgeOpsFunction } from './edgeops-function';
 import { FleetStore, inPartitions } from './fleet-store';
 
@@ -45,6 +46,19 @@ export interface OperatorApiProps {
    * @default true
    */
   readonly iotResourceLevelPermissions?: boolean;
+  /**
+   * Where devices connect, as the registration answer tells them, when it is not AWS IoT Core
+   * (local AWS: its MQTT broker and CA).
+   * @default the account's iot:Data-ATS endpoint (DescribeEndpoint at run time), port 8883, Amazon Root CA 1
+   */
+  readonly deviceConnection?: DeviceConnectionSettings;
+}
+
+/** An MQTT broker other than AWS IoT Core's, and the CA that signed its certificate. */
+export interface DeviceConnectionSettings {
+  readonly mqttHost: string;
+  readonly mqttPort: number;
+  readonly caCertificatePem: string;
 }
 
 /**
@@ -142,7 +156,17 @@ export class OperatorApi extends Construct {
 
     const registerDevice = new EdgeOpsFunction(this, 'RegisterDevice', {
       handlerFile: 'operator-api/register-device.handler.ts',
-      environment: { ...environment, DEVICE_POLICY_NAME: props.devicePolicyName },
+      environment: {
+        ...environment,
+        DEVICE_POLICY_NAME: props.devicePolicyName,
+        ...(props.deviceConnection
+          ? {
+              [DEVICE_CONNECTION_ENV.mqttHost]: props.deviceConnection.mqttHost,
+              [DEVICE_CONNECTION_ENV.mqttPort]: String(props.deviceConnection.mqttPort),
+              [DEVICE_CONNECTION_ENV.caCertificatePem]: props.deviceConnection.caCertificatePem,
+            }
+          : {}),
+      },
     });
     // GetItem: the site's bandwidth policy, which a new device gets in its shadow.
     props.fleet.grantItems(registerDevice, 'GetItem', 'PutItem', 'UpdateItem', 'DeleteItem');
@@ -167,9 +191,9 @@ export class OperatorApi extends Construct {
       }),
     );
     registerDevice.addToRolePolicy(
-      // Neither action supports resource-level permissions.
+      // None of these actions supports resource-level permissions.
       new PolicyStatement({
-        actions: ['iot:CreateKeysAndCertificate', 'iot:DescribeEndpoint'],
+        actions: ['iot:CreateCertificateFromCsr', 'iot:CreateKeysAndCertificate', 'iot:DescribeEndpoint'],
         resources: ['*'],
       }),
     );

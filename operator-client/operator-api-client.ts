@@ -120,16 +120,35 @@ export interface AnomalyEntryView {
   readonly since: string;
 }
 
-export interface Registration {
+/** The answer to `POST /devices` without a CSR: AWS IoT made the key pair, and this is its only copy. */
+export interface Registration extends CsrRegistration {
+  readonly credentials: CsrRegistration['credentials'] & { readonly privateKey: string };
+}
+
+/** The answer to `POST /devices` with a CSR: the certificate only; the key stayed with its maker. */
+export interface CsrRegistration {
   readonly device: DeviceView;
-  readonly credentials: {
-    readonly certificateId: string;
-    readonly certificatePem: string;
-    readonly privateKey: string;
+  readonly credentials: { readonly certificateId: string; readonly certificatePem: string };
+  /** Where the device connects with mutual TLS; `endpoint` is the host (older name), client id = thing name. */
+  readonly mqtt: {
+    readonly host: string;
+    readonly port: number;
+    readonly endpoint: string;
+    readonly clientId: string;
   };
-  readonly mqtt: { readonly endpoint: string; readonly clientId: string };
+  /** The CA that signed the broker's certificate (Amazon Root CA 1 in AWS). */
+  readonly caCertificatePem: string;
   /** The TUF root metadata the device trusts from now on; absent before the root ceremony. */
   readonly trustRoot?: unknown;
+}
+
+export interface DeviceRegistrationRequest {
+  readonly deviceId: string;
+  readonly hardwareType: string;
+  readonly site: string;
+  readonly region: string;
+  /** PEM PKCS#10 made where the key is (device/identity/csr.ts); then no key comes back. */
+  readonly csr?: string;
 }
 
 export type ArtifactKind = 'firmware' | 'app' | 'model' | 'config';
@@ -333,14 +352,23 @@ export class OperatorApiClient {
    * `retry`, 5xx, 429, timeouts and network errors are tried again with backoff; the end is a
    * RegistrationFailedError naming the device and each attempt, or a RegistrationLostError when
    * a retry meets 409 because an earlier attempt went through after all. A 409 on the first
-   * attempt is a plain conflict (ApiError): the id was taken before.
+   * attempt is a plain conflict (ApiError): the id was taken before. With `csr`, the answer
+   * carries the certificate signed from it and no private key.
    */
   async registerDevice(
-    profile: { deviceId: string; hardwareType: string; site: string; region: string },
+    profile: DeviceRegistrationRequest & { readonly csr: string },
+    options?: RegisterOptions,
+  ): Promise<CsrRegistration>;
+  async registerDevice(
+    profile: DeviceRegistrationRequest & { readonly csr?: undefined },
+    options?: RegisterOptions,
+  ): Promise<Registration>;
+  async registerDevice(
+    profile: DeviceRegistrationRequest,
     options: RegisterOptions = {},
-  ): Promise<Registration> {
+  ): Promise<CsrRegistration> {
     if (!options.retry)
-      return this.#expect<Registration>(201, await this.request('POST', 'devices', profile));
+      return this.#expect<CsrRegistration>(201, await this.request('POST', 'devices', profile));
     const policy = withDefaults(options.retry);
     const { signal } = options;
     const attempts: string[] = [];
@@ -361,7 +389,7 @@ export class OperatorApiClient {
             : `network error (${(error as Error).cause ?? (error as Error).message})`,
         );
       }
-      if (response?.status === 201) return response.body as Registration;
+      if (response?.status === 201) return response.body as CsrRegistration;
       if (response) {
         if (response.status === 409 && attempts.length > 0)
           throw await this.#lostRegistration(profile.deviceId, attempts, response);

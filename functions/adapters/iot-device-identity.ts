@@ -1,46 +1,79 @@
 import type { DeviceProfile } from '../domain/device';
-import type { DeviceCredentials, DeviceIdentityProvider } from '../ports/device-identity';
+import { ValidationError } from '../domain/errors';
+import type { DeviceConnection, DeviceCredentials, DeviceIdentityProvider } from '../ports/device-identity';
 import { isAwsApiError } from '../shared/aws-api/aws-service';
 import type { IotApi } from '../shared/aws-api/iot';
+import type { DeviceConnectionConfig } from '../shared/device-connection-config';
 
 /**
- * DeviceIdentityProvider on AWS IoT Core: one thing per device, one certificate made by AWS IoT
- * (the private key never touches our storage), and the fleet's device policy, which the policy
- * variable `${iot:Connection.Thing.ThingName}` scopes to the device's own topics.
+ * DeviceIdentityProvider on AWS IoT Core: one thing per device, one certificate (signed from the
+ * device's CSR, or with a key pair made by AWS IoT; either way the private key never touches our
+ * storage), and the fleet's device policy, which the policy variable
+ * `${iot:Connection.Thing.ThingName}` scopes to the device's own topics.
  */
 export class IotDeviceIdentityProvider implements DeviceIdentityProvider {
-  #endpoint: Promise<string> | undefined;
+  #connection: Promise<DeviceConnection> | undefined;
 
   constructor(
     private readonly iot: IotApi,
     private readonly devicePolicyName: string,
+    private readonly connectionConfig: DeviceConnectionConfig,
   ) {}
 
-  async provision(profile: DeviceProfile): Promise<DeviceCredentials> {
+  /**
+   * The certificate comes first, so that a CSR AWS IoT refuses leaves no thing behind; the thing,
+   * the policy and the attachment follow, and a failure among them removes what was made.
+   */
+  async provision(profile: DeviceProfile, csr?: string): Promise<DeviceCredentials> {
     const { deviceId, hardwareType, site, region } = profile;
-    await this.iot.createThing({
-      thingName: deviceId,
-      attributePayload: { attributes: { hardwareType, site, region } },
-    });
+    const credentials = csr === undefined ? await this.#keysAndCertificate() : await this.#fromCsr(csr);
+    try {
+      await this.iot.createThing({
+        thingName: deviceId,
+        attributePayload: { attributes: { hardwareType, site, region } },
+      });
+      await this.iot.attachPolicy({ policyName: this.devicePolicyName, target: credentials.certificateArn });
+      await this.iot.attachThingPrincipal({ thingName: deviceId, principal: credentials.certificateArn });
+    } catch (error) {
+      await this.deprovision(deviceId, credentials);
+      throw error;
+    }
+    return credentials;
+  }
+
+  async #keysAndCertificate(): Promise<DeviceCredentials> {
     const cert = await this.iot.createKeysAndCertificate({ setAsActive: true });
     if (!cert.certificateArn || !cert.certificateId || !cert.certificatePem || !cert.keyPair?.PrivateKey) {
       throw new Error('AWS IoT returned an incomplete certificate');
     }
-    const credentials: DeviceCredentials = {
+    return {
       certificateId: cert.certificateId,
       certificateArn: cert.certificateArn,
       certificatePem: cert.certificatePem,
       privateKey: cert.keyPair.PrivateKey,
       publicKey: cert.keyPair.PublicKey ?? '',
     };
+  }
+
+  async #fromCsr(csr: string): Promise<DeviceCredentials> {
+    let cert: Awaited<ReturnType<IotApi['createCertificateFromCsr']>>;
     try {
-      await this.iot.attachPolicy({ policyName: this.devicePolicyName, target: cert.certificateArn });
-      await this.iot.attachThingPrincipal({ thingName: deviceId, principal: cert.certificateArn });
+      cert = await this.iot.createCertificateFromCsr({ certificateSigningRequest: csr, setAsActive: true });
     } catch (error) {
-      await this.deprovision(deviceId, credentials);
-      throw error;
+      // AWS IoT answers a CSR that does not parse or verify, or whose key it does not take, with
+      // InvalidRequestException ("CSR violates constraints").
+      if (!isAwsApiError(error, 'InvalidRequestException')) throw error;
+      const message = `refused by AWS IoT (${error.message}); it must verify and hold an RSA key of at least 2048 bits or an EC key on P-256, P-384 or P-521`;
+      throw new ValidationError(`Invalid request body: csr: ${message}`, [{ field: 'csr', message }]);
     }
-    return credentials;
+    if (!cert.certificateArn || !cert.certificateId || !cert.certificatePem) {
+      throw new Error('AWS IoT returned an incomplete certificate');
+    }
+    return {
+      certificateId: cert.certificateId,
+      certificateArn: cert.certificateArn,
+      certificatePem: cert.certificatePem,
+    };
   }
 
   async deprovision(
@@ -61,14 +94,21 @@ export class IotDeviceIdentityProvider implements DeviceIdentityProvider {
     await ignoreNotFound(() => this.iot.deleteThing({ thingName: deviceId }));
   }
 
-  endpoint(): Promise<string> {
-    this.#endpoint ??= this.iot
-      .describeEndpoint({ endpointType: 'iot:Data-ATS' })
-      .then(({ endpointAddress }) => {
-        if (!endpointAddress) throw new Error('AWS IoT returned no data endpoint');
-        return endpointAddress;
-      });
-    return this.#endpoint;
+  connection(): Promise<DeviceConnection> {
+    const { mqttHost, mqttPort, caCertificatePem } = this.connectionConfig;
+    this.#connection ??= (
+      mqttHost !== undefined
+        ? Promise.resolve(mqttHost)
+        : this.iot.describeEndpoint({ endpointType: 'iot:Data-ATS' }).then(({ endpointAddress }) => {
+            if (!endpointAddress) throw new Error('AWS IoT returned no data endpoint');
+            return endpointAddress;
+          })
+    ).then((host) => ({ mqtt: { host, port: mqttPort }, caCertificatePem }));
+    // A failed lookup is asked again by the next registration, not remembered.
+    this.#connection.catch(() => {
+      this.#connection = undefined;
+    });
+    return this.#connection;
   }
 }
 

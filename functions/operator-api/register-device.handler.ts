@@ -12,6 +12,7 @@ import { IotDeviceIdentityProvider } from '../adapters/iot-device-identity';
 import { IotDeviceShadow } from '../adapters/iot-device-shadow';
 import { S3TrustFiles } from '../adapters/s3-trust-files';
 import { systemClock } from '../ports/clock';
+import { deviceConnectionFromEnv } from '../shared/device-connection-config';
 import { requireEnv } from '../shared/env';
 import { logger } from '../shared/observability';
 import { parseJsonBody } from '../shared/parse';
@@ -24,7 +25,7 @@ import { RegisterDeviceRequest } from './schemas';
 const tableName = requireEnv('FLEET_TABLE_NAME');
 const registerDevice = makeRegisterDevice({
   fleetStore: new DynamoDbFleetStore(dynamoDb, tableName),
-  identity: new IotDeviceIdentityProvider(iot, requireEnv('DEVICE_POLICY_NAME')),
+  identity: new IotDeviceIdentityProvider(iot, requireEnv('DEVICE_POLICY_NAME'), deviceConnectionFromEnv()),
   clock: systemClock,
   policies: new DynamoDbBandwidthPolicyStore(dynamoDb, tableName),
   shadow: new IotDeviceShadow(iotData),
@@ -35,8 +36,10 @@ const trustRoot = makeGetTrustRoot({
 });
 
 /**
- * `POST /devices`: the response carries the device's private key (it is not stored anywhere) and
- * the newest TUF root, which the device trusts from then on (absent before the root ceremony).
+ * `POST /devices`: the response carries the device's certificate, its private key when AWS IoT
+ * made it (with a CSR the key stays on the device; it is stored nowhere either way), where and how
+ * to connect (MQTT host and port, the CA to trust), and the newest TUF root, which the device
+ * trusts from then on (absent before the root ceremony).
  */
 export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
   .use(injectLambdaContext(logger))
@@ -44,17 +47,23 @@ export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
   .use(requireRole('operator'))
   .handler(async (event) => {
     const request = parseJsonBody(RegisterDeviceRequest, event.body, event.isBase64Encoded);
-    const { device, credentials, mqttEndpoint } = await registerDevice(request);
+    const { device, credentials, connection } = await registerDevice(request);
     const root = await trustRoot();
-    logger.info('Device registered', { deviceId: device.deviceId, certificateId: credentials.certificateId });
+    logger.info('Device registered', {
+      deviceId: device.deviceId,
+      certificateId: credentials.certificateId,
+      fromCsr: request.csr !== undefined,
+    });
     return json(201, {
       device: deviceView(device),
       credentials: {
         certificateId: credentials.certificateId,
         certificatePem: credentials.certificatePem,
-        privateKey: credentials.privateKey,
+        ...(credentials.privateKey === undefined ? {} : { privateKey: credentials.privateKey }),
       },
-      mqtt: { endpoint: mqttEndpoint, clientId: device.deviceId },
+      // `endpoint` is the host, as before (it is what DescribeEndpoint names in AWS).
+      mqtt: { ...connection.mqtt, endpoint: connection.mqtt.host, clientId: device.deviceId },
+      caCertificatePem: connection.caCertificatePem,
       ...(root === undefined ? {} : { trustRoot: root }),
     });
   });

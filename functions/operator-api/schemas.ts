@@ -1,5 +1,6 @@
 import { VERSION_PATTERN } from '../../contract/identifiers';
 import * as z from '../../contract/zod-mini';
+import { certificateRequestProblem } from '../domain/certificate-request';
 import { DEVICE_ID_PATTERN, LABEL_PATTERN } from '../domain/device';
 import { GROUP_BY_FIELDS, type GroupByField } from '../domain/fleet-summary';
 
@@ -16,6 +17,15 @@ export const RegisterDeviceRequest = z.strictObject({
   hardwareType: label('hardwareType'),
   site: label('site'),
   region: label('region'),
+  /** PEM PKCS#10 made on the device: its certificate is signed from it and its key stays there. */
+  csr: z.optional(
+    z.string({ error: 'csr must be a string' }).check(
+      z.superRefine((text, ctx) => {
+        const problem = certificateRequestProblem(text);
+        if (problem) ctx.issues.push({ code: 'custom', input: text, message: problem });
+      }),
+    ),
+  ),
 });
 
 /** Path of `GET /devices/{deviceId}`. */

@@ -77,9 +77,19 @@ export async function deployStack(
   const outDir = join(RUNTIME_DIR, 'cdk.out.local', new URL(aws.endpoint).port || 'default');
   const outputsFile = join(RUNTIME_DIR, `outputs-${stackName}.json`);
   mkdirSync(RUNTIME_DIR, { recursive: true });
+  // The registration answer tells devices where local AWS's broker listens and which CA to trust.
+  const ca = await fetch(`${aws.endpoint}/_ministack/iot/ca.pem`, { signal: signal ?? null });
+  if (!ca.ok)
+    throw new Error(`Local AWS gave no IoT CA (${aws.endpoint}/_ministack/iot/ca.pem: ${ca.status})`);
+  const broker = {
+    deviceMqttHost: aws.mqtt.host,
+    deviceMqttPort: String(aws.mqtt.port),
+    deviceCaCertificateBase64: Buffer.from(await ca.text()).toString('base64'),
+  };
   const common = [
     '-c',
     'stage=local',
+    ...Object.entries(broker).flatMap(([key, value]) => ['-c', `${key}=${value}`]),
     '-c',
     `stackName=${stackName}`,
     ...Object.entries(context).flatMap(([key, value]) => ['-c', `${key}=${value}`]),

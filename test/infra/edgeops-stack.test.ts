@@ -387,7 +387,7 @@ describe('RegisterDevice execution role', () => {
     ],
     'cert/*': ['iot:AttachPolicy', 'iot:DeleteCertificate', 'iot:DetachPolicy', 'iot:UpdateCertificate'],
   };
-  const unscopable = ['iot:CreateKeysAndCertificate', 'iot:DescribeEndpoint'];
+  const unscopable = ['iot:CreateCertificateFromCsr', 'iot:CreateKeysAndCertificate', 'iot:DescribeEndpoint'];
   const fleetItems = (stage: StageName) => {
     const table = `<${outputTarget(template(stage), 'FleetTableName')}.Arn>`;
     return ['DeleteItem', 'GetItem', 'PutItem', 'UpdateItem'].map(

@@ -50,6 +50,17 @@ export class IotApi {
     return this.#json('POST', '/keys-and-certificate', { query: { setAsActive: input.setAsActive } });
   }
 
+  /** Signs the device's CSR; the key stays with whoever made the CSR. */
+  createCertificateFromCsr(input: {
+    certificateSigningRequest: string;
+    setAsActive: boolean;
+  }): Promise<Omit<IotCertificate, 'keyPair'>> {
+    return this.#json('POST', '/certificates', {
+      query: { setAsActive: input.setAsActive },
+      body: { certificateSigningRequest: input.certificateSigningRequest },
+    });
+  }
+
   updateCertificate(input: { certificateId: string; newStatus: 'ACTIVE' | 'INACTIVE' }): Promise<unknown> {
     return this.#json('PUT', encodePath('certificates', input.certificateId), {
       query: { newStatus: input.newStatus },
