@@ -8,54 +8,19 @@
  * Run: `npm run bench -- fleet 1000` (not part of a plain `npm run bench`: it takes minutes).
  * Ctrl-C stops everything it started.
  */
-import { readFileSync } from 'node:fs';
-import {
-  CloudWatchLogsClient,
-  DescribeLogGroupsCommand,
-  FilterLogEventsCommand,
-} from '@aws-sdk/client-cloudwatch-logs';
-import { GetQueueAttributesCommand, ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import type { OperatorApiClient } from '../operator-client/operator-api-client';
 import { bringUpLocalEdgeOps } from '../scripts/local-aws/environment';
 import { localClientConfig } from '../scripts/local-aws/ministack';
-import type { ProcessInfo } from '../scripts/local-aws/processes';
 import { shutdownOnSignals } from '../scripts/local-aws/shutdown';
+import { emulatorCpuSeconds, logGroupsMatching, logLines, memoryOf, queueDepth } from './local-aws-figures';
 
 const size = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 1000);
 const log = (line: string) =>
   console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
 const started = Date.now();
 const shutdown = shutdownOnSignals(log);
-
-/** Resident memory (MB) of each process, summed by kind: MiniStack itself, and its Lambda workers. */
-function memoryOf(processes: readonly ProcessInfo[]) {
-  let emulator = 0;
-  let workers = 0;
-  for (const { pid } of processes) {
-    try {
-      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-      const rss = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
-      const name = /Name:\s+(\S+)/.exec(status)?.[1] ?? '';
-      if (name === 'MainThread' || name === 'node') workers += rss;
-      else emulator += rss;
-    } catch {}
-  }
-  return { emulator, workers };
-}
-
-/** CPU seconds (user + system) MiniStack itself has used so far; its Lambda workers not included. */
-function emulatorCpuSeconds(processes: readonly ProcessInfo[]) {
-  let ticks = 0;
-  for (const { pid } of processes) {
-    try {
-      if (/Name:\s+(MainThread|node)\b/.test(readFileSync(`/proc/${pid}/status`, 'utf8'))) continue;
-      // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-      ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
-    } catch {}
-  }
-  return ticks / 100; // USER_HZ
-}
 
 /**
  * `REPORT` lines (one per invocation, with its duration) and per-record log lines (by kind) of the
@@ -68,30 +33,21 @@ async function eventFunctionLogs(logs: CloudWatchLogsClient) {
     byKind: {} as Record<string, number>,
     durationsMs: [] as number[],
   };
-  const { logGroups = [] } = await logs.send(new DescribeLogGroupsCommand({}));
-  for (const group of logGroups) {
-    if (!/DeviceGateway\w*Function/.test(group.logGroupName ?? '')) continue;
-    let nextToken: string | undefined;
-    do {
-      const page = await logs.send(
-        new FilterLogEventsCommand({ logGroupName: group.logGroupName, nextToken, limit: 10_000 }),
-      );
-      for (const event of page.events ?? []) {
-        const message = event.message ?? '';
-        const kind =
-          /"message":"(OTA event|Shadow report|Connection event|Job execution event|Rejected [^"]*)"/.exec(
-            message,
-          )?.[1];
-        if (message.startsWith('REPORT ')) {
-          counts.invocations++;
-          counts.durationsMs.push(Number(/Duration: ([\d.]+) ms/.exec(message)?.[1] ?? 0));
-        } else if (kind) {
-          counts.records++;
-          counts.byKind[kind] = (counts.byKind[kind] ?? 0) + 1;
-        }
+  // Telemetry and alerts have routes of their own (telemetry-ingest.ts counts those).
+  for (const group of await logGroupsMatching(logs, /DeviceGateway(?!Telemetry|Alert)\w*Function/)) {
+    for (const { message } of await logLines(logs, group)) {
+      const kind =
+        /"message":"(OTA event|Shadow report|Connection event|Job execution event|Rejected [^"]*)"/.exec(
+          message,
+        )?.[1];
+      if (message.startsWith('REPORT ')) {
+        counts.invocations++;
+        counts.durationsMs.push(Number(/Duration: ([\d.]+) ms/.exec(message)?.[1] ?? 0));
+      } else if (kind) {
+        counts.records++;
+        counts.byKind[kind] = (counts.byKind[kind] ?? 0) + 1;
       }
-      nextToken = page.nextToken;
-    } while (nextToken);
+    }
   }
   return counts;
 }
@@ -170,15 +126,7 @@ async function notOn(api: OperatorApiClient, version: string) {
 }
 
 async function deadLetters(sqs: SQSClient) {
-  const { QueueUrls = [] } = await sqs.send(new ListQueuesCommand({}));
-  let messages = 0;
-  for (const url of QueueUrls.filter((u) => /DeadLetters/.test(u))) {
-    const { Attributes = {} } = await sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages'] }),
-    );
-    messages += Number(Attributes.ApproximateNumberOfMessages ?? 0);
-  }
-  return messages;
+  return (await queueDepth(sqs, /DeadLetters/)).waiting;
 }
 
 let exitCode = 0;
@@ -187,6 +135,9 @@ try {
   const local = await bringUpLocalEdgeOps({
     aws: { waitScale: 0.1 },
     fleetSize: size,
+    // The OTA path alone, as in the figures before telemetry; bench/telemetry-ingest.ts measures that.
+    telemetry: false,
+    analyzeEverySeconds: 0,
     log,
     signal: shutdown.signal,
   });
