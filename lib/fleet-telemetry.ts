@@ -12,6 +12,7 @@ import {
 import { Construct } from 'constructs';
 import { HISTORY_PREFIX } from '../functions/adapters/s3-telemetry-history';
 import { HISTORY_RETENTION_DAYS } from '../functions/domain/telemetry';
+import { accessLogBucket } from './access-logs';
 import type { DeviceEventRoute, DeviceGateway } from './device-gateway';
 import type { FleetStore } from './fleet-store';
 import { nagArn } from './nag';
@@ -60,18 +61,7 @@ export class FleetTelemetry extends Construct {
     this.databaseName = `${prefix}_telemetry`;
     this.workGroupName = `${prefix}-telemetry`;
 
-    const accessLogs = new Bucket(this, 'AccessLogs', {
-      encryption: BucketEncryption.S3_MANAGED,
-      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      lifecycleRules: [{ expiration: Duration.days(365) }],
-      removalPolicy,
-    });
-    Validations.of(accessLogs).acknowledge({
-      id: 'AwsSolutions-S1',
-      reason: 'This is the access-log bucket; logging it into itself would loop.',
-    });
+    const accessLogs = accessLogBucket(this, removalPolicy);
     const bucket = new Bucket(this, 'Bucket', {
       encryption: BucketEncryption.S3_MANAGED,
       blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
