@@ -112,8 +112,11 @@ export class DynamoDbRolloutStore implements RolloutStore {
         const claimed = await this.#conditionalUpdate({
           Key: deviceKey(e.deviceId),
           UpdateExpression: 'SET activeRolloutId = :rollout',
-          ConditionExpression: 'attribute_exists(pk)',
-          ExpressionAttributeValues: { ':rollout': rolloutId },
+          // Quarantined or retired since planning: not claimed, and recorded failed below.
+          ConditionExpression:
+            'attribute_exists(pk) AND #status = :registered AND attribute_not_exists(quarantine)',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':rollout': rolloutId, ':registered': 'registered' },
         });
         if (!claimed) gone.push(e);
       }
@@ -123,7 +126,7 @@ export class DynamoDbRolloutStore implements RolloutStore {
       await this.#change(rolloutId, e.waveIndex, e.deviceId, (current) =>
         current.stage === 'failed'
           ? undefined
-          : { ...current, stage: 'failed', reason: 'device not registered' },
+          : { ...current, stage: 'failed', reason: 'device not registered, retired or quarantined' },
       );
     }
   }

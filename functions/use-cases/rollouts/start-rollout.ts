@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { EDGD_V1 } from '../../../contract/delta-codecs';
 import { RolloutStateError } from '../../domain/errors';
 import { basesOf, type DeviceExecution, type Rollout } from '../../domain/rollout';
 import { countsByWave } from '../../domain/wave-counters';
@@ -80,7 +81,14 @@ export const makeStartRollout = (
       pieces.push(executions.slice(i, i + PLAN_PIECE_SIZE));
     await ports.plans.putPieces(rolloutId, pieces);
     await ports.rollouts.createRollout(
-      { ...rollout, planPieces: pieces.length, bases: basesOf(executions) },
+      {
+        ...rollout,
+        planPieces: pieces.length,
+        bases: basesOf(
+          executions,
+          (deviceId) => planned.devices.get(deviceId)?.deltaCodecs?.includes(EDGD_V1) ?? false,
+        ),
+      },
       countsByWave(rollout.waves.length, executions),
     );
     await ports.orchestrator.start(rolloutId);
