@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, type TestContext } from 'vitest';
 import type { DeviceInventoryV1 } from '../../contract/device-commands';
 import { fileLogSource } from '../../device/commands/log-collection';
 import { DeviceAgent } from '../../device/device-agent';
@@ -14,11 +14,7 @@ import { api, context, eventually, profile } from './support';
 /** Local S3 counts a request as TLS (the logs bucket allows no other) only when told so. */
 const OVER_TLS = { headers: { 'x-forwarded-proto': 'https' } };
 
-const agents: DeviceAgent[] = [];
 const dirs: string[] = [];
-afterEach(async () => {
-  await Promise.all(agents.splice(0).map((a) => a.stop()));
-});
 afterAll(async () => {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 });
@@ -32,8 +28,16 @@ async function tempDir() {
 /** What each agent logged, by device: printed when a command does not end as expected. */
 const agentLogs = new Map<string, string[]>();
 
-/** An agent that takes remote commands; its logs are `logFile` when given, else its own lines. */
-async function commandAgent(registration: Registration, logFile?: string) {
+/**
+ * An agent that takes remote commands; its logs are `logFile` when given, else its own lines. It
+ * stops when its own test ends: the tests run concurrently, so a shared afterEach would stop the
+ * agents of tests still running.
+ */
+async function commandAgent(
+  onTestFinished: TestContext['onTestFinished'],
+  registration: Registration,
+  logFile?: string,
+) {
   const { mqtt, endpoint } = context();
   const dir = await tempDir();
   const lines: string[] = [];
@@ -54,7 +58,7 @@ async function commandAgent(registration: Registration, logFile?: string) {
       ...(logFile ? { logs: fileLogSource([logFile]) } : {}),
     },
   });
-  agents.push(agent);
+  onTestFinished(() => agent.stop());
   return agent;
 }
 
@@ -84,13 +88,13 @@ async function untilStatus(command: CommandView, statuses: readonly string[], ti
       return statuses.includes(last.status) ? last : undefined;
     }, timeoutMs);
   } catch (error) {
-    const log = (agentLogs.get(command.deviceId) ?? []).slice(-80).join('\n');
+    const log = (agentLogs.get(command.deviceId) ?? []).slice(-30).join('\n');
     throw new Error(`${(error as Error).message}; last ${JSON.stringify(last)}; agent log:\n${log}`);
   }
 }
 
 describe.concurrent('remote commands: API → AWS IoT job → agent → job execution event → fleet table', () => {
-  it('expires a command sent to a device that stays offline past its expiry', async () => {
+  it('expires a command sent to a device that stays offline past its expiry', async ({ onTestFinished }) => {
     const registration = await register();
     const { deviceId } = registration.device;
 
@@ -103,13 +107,13 @@ describe.concurrent('remote commands: API → AWS IoT job → agent → job exec
     expect(expired.result).toEqual({ reason: 'expired' });
 
     // The device returns: it gets nothing to run, and the command stays EXPIRED.
-    const agent = await commandAgent(registration);
+    const agent = await commandAgent(onTestFinished, registration);
     await agent.start();
     await new Promise((r) => setTimeout(r, 3000));
     expect((await getCommand(deviceId, command.commandId)).status).toBe('EXPIRED');
   }, 240_000);
 
-  it('runs a command sent while the device was offline once it returns', async () => {
+  it('runs a command sent while the device was offline once it returns', async ({ onTestFinished }) => {
     const registration = await register();
     const { deviceId } = registration.device;
 
@@ -117,17 +121,19 @@ describe.concurrent('remote commands: API → AWS IoT job → agent → job exec
     await new Promise((r) => setTimeout(r, 2000));
     expect((await getCommand(deviceId, command.commandId)).status).toBe('QUEUED');
 
-    const agent = await commandAgent(registration);
+    const agent = await commandAgent(onTestFinished, registration);
     await agent.start();
 
     const done = await untilStatus(command, ['SUCCEEDED', 'FAILED', 'EXPIRED', 'TIMED_OUT']);
     expect(done.status).toBe('SUCCEEDED');
   }, 180_000);
 
-  it('reboots the device and reports success once it is back, with the audit of who asked', async () => {
+  it('reboots the device and reports success once it is back, with the audit of who asked', async ({
+    onTestFinished,
+  }) => {
     const registration = await register();
     const { deviceId } = registration.device;
-    const agent = await commandAgent(registration);
+    const agent = await commandAgent(onTestFinished, registration);
     await agent.start();
 
     const command = await sent(deviceId, { command: 'reboot', parameters: { reason: 'e2e' } });
@@ -143,14 +149,15 @@ describe.concurrent('remote commands: API → AWS IoT job → agent → job exec
     expect(done.parameters).toEqual({ reason: 'e2e' });
   }, 180_000);
 
-  // Skipped until the device's upload-URL request is answered locally (issue 10 note: open).
-  it.skip('uploads the newest logs, bounded and gzip’d, readable through a short-lived URL', async () => {
+  it('uploads the newest logs, bounded and gzip’d, readable through a short-lived URL', async ({
+    onTestFinished,
+  }) => {
     const registration = await register();
     const { deviceId } = registration.device;
     const logFile = join(await tempDir(), 'agent.log');
     const lines = Array.from({ length: 40_000 }, (_, i) => `${i} ${randomBytes(24).toString('hex')}`);
     await writeFile(logFile, `${lines.join('\n')}\n`);
-    const agent = await commandAgent(registration, logFile);
+    const agent = await commandAgent(onTestFinished, registration, logFile);
     await agent.start();
     const maxBytes = 64 * 1024;
 
@@ -173,9 +180,11 @@ describe.concurrent('remote commands: API → AWS IoT job → agent → job exec
     expect(text[0]).toMatch(/^\[edgeops-agent: \d+ older bytes left out/);
   }, 180_000);
 
-  it('runs diagnostics: broker and endpoint reachable, disk space and clock skew as figures', async () => {
+  it('runs diagnostics: broker and endpoint reachable, disk space and clock skew as figures', async ({
+    onTestFinished,
+  }) => {
     const registration = await register();
-    const agent = await commandAgent(registration);
+    const agent = await commandAgent(onTestFinished, registration);
     await agent.start();
 
     const command = await sent(registration.device.deviceId, { command: 'diagnostics' });
@@ -189,10 +198,10 @@ describe.concurrent('remote commands: API → AWS IoT job → agent → job exec
     expect(Math.abs(Number(result.clockSkewMs))).toBeLessThan(5_000);
   }, 180_000);
 
-  it('re-reports the inventory onto the device item', async () => {
+  it('re-reports the inventory onto the device item', async ({ onTestFinished }) => {
     const registration = await register();
     const { deviceId } = registration.device;
-    const agent = await commandAgent(registration);
+    const agent = await commandAgent(onTestFinished, registration);
     await agent.start();
 
     const command = await sent(deviceId, { command: 'inventory' });

@@ -292,7 +292,9 @@ describe('S3Api in AWS', () => {
   it('presigns a GET that S3 verifies with an unsigned payload, as it does every presigned URL', async () => {
     const url = new URL(await new S3Api().presignGet('b-1', 'device-logs/d-1/c.log.gz', 300));
 
-    expect(`${url.origin}${url.pathname}`).toBe('https://b-1.s3.eu-west-1.amazonaws.com/device-logs/d-1/c.log.gz');
+    expect(`${url.origin}${url.pathname}`).toBe(
+      'https://b-1.s3.eu-west-1.amazonaws.com/device-logs/d-1/c.log.gz',
+    );
     const query = Object.fromEntries(url.searchParams);
     expect(query).toMatchObject({ 'X-Amz-Expires': '300', 'X-Amz-SignedHeaders': 'host' });
     expect(
