@@ -211,7 +211,7 @@ describe('operator console in Chromium', () => {
     await page.getByLabel('Password').fill('Wrong-password-1!');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await expect
-      .poll(() => page.getByRole('alert').textContent())
+      .poll(() => page.getByRole('alert').textContent(), { timeout: 20_000 })
       .toContain('Incorrect user name or password');
 
     await page.getByLabel('Password').fill(operators.operator.password);
@@ -278,14 +278,18 @@ describe('operator console in Chromium', () => {
     await page.getByLabel('Soak seconds per wave').fill('1');
     await page.getByLabel('Wait for approval after each wave').check();
     await page.getByRole('button', { name: 'Preview' }).click();
-    await expect.poll(() => page.locator('#preview').textContent()).toContain('Wave 2: 4 device(s)');
+    await expect
+      .poll(() => page.locator('#preview').textContent(), { timeout: 20_000 })
+      .toContain('Wave 2: 4 device(s)');
     await shoot(page, '06-rollout-start');
     await page.getByRole('button', { name: 'Start rollout' }).click();
     await page.waitForURL(/#\/rollouts\/ro-[0-9a-f]{12}$/);
     succeededRolloutId = new URL(page.url()).hash.split('/').pop() ?? '';
 
     // An operator sees the controls a running rollout allows; the funnel's live region speaks.
-    await expect.poll(() => page.locator('#rollout-progress').getAttribute('aria-live')).toBe('polite');
+    await expect
+      .poll(() => page.locator('#rollout-progress').getAttribute('aria-live'), { timeout: 20_000 })
+      .toBe('polite');
     await untilStatus(page, /^awaiting-approval$/, false, 180_000);
     expect(await actionButtons(page)).toEqual(['Approve next wave', 'Abort']);
     await shoot(page, '07-rollout-awaiting-approval');
