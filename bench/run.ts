@@ -7,7 +7,7 @@ export {};
 
 const all = ['wave-plan', 'ingest-events', 'delta', 'bundles', 'dispatch-model', 'telemetry-bytes'];
 /** Minutes-long runs (against local AWS, or killing a real agent process): only when named. */
-const optIn = ['fleet', 'agent-kill', 'telemetry-ingest', 'provisioning'];
+const optIn = ['fleet', 'agent-kill', 'telemetry-ingest'];
 /** Numbers and `--flags` are the benchmark's own arguments. */
 const chosen = process.argv.slice(2).filter((a) => !/^\d+$/.test(a) && !a.startsWith('--'));
 for (const name of chosen.length > 0 ? chosen : all) {

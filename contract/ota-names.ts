@@ -30,8 +30,6 @@ export const TUF_METADATA_FILE = /^(?:[1-9]\d{0,5}\.root|timestamp|snapshot|targ
  * - `<releaseId>/<hardwareType>/image`: a release's full image for one hardware type;
  * - `<releaseId>/<hardwareType>/delta-<baseSha256>`: a zstd patch-from delta that rebuilds that
  *   image from the image whose SHA-256 is `baseSha256`;
- * - `<releaseId>/<hardwareType>/delta-<baseSha256>.edgd1`: the same delta as an EDGD v1 patch
- *   (contract/delta-codecs.ts deltaPathForCodec), for agents that report they apply it;
  * - `rollback/<rolloutId>/<hardwareType>/image`: an older image the operator explicitly signed
  *   for a rollback rollout; the only way a device accepts an older version.
  *

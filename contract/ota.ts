@@ -6,7 +6,6 @@
  * - Devices publish progress and health on `edgeops/devices/<thingName>/ota`, and also set the
  *   stage in the job execution's statusDetails for the AWS console.
  */
-import { DELTA_CODECS } from './delta-codecs';
 import { COMPONENT_NAME, HANDLER_NAME, MAX_COMPONENTS, OTA_STAGES, TUF_METADATA_FILE } from './ota-names';
 import * as z from './zod-mini';
 
@@ -72,11 +71,6 @@ export const SignedTargetFacts = z.strictObject({
   /** For a delta: the image it applies to, and the image it rebuilds (hash and length). */
   base: z.optional(z.strictObject({ sha256, length: positiveInt })),
   image: z.optional(z.strictObject({ sha256, length: positiveInt })),
-  /**
-   * For a delta: its codec (contract/delta-codecs.ts). Absent: zstd patch-from. Only non-zstd
-   * deltas carry it, at their own target paths, since agents before codecs refuse unknown fields.
-   */
-  codec: z.optional(z.enum(DELTA_CODECS)),
   /** Present only on `rollback/...` targets: the downgrade this rollout may make, until when. */
   rollback: z.optional(z.strictObject({ rolloutId: id64, notAfter: z.string().check(z.iso.datetime()) })),
   /**

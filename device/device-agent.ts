@@ -8,33 +8,19 @@
  *
  * Given `telemetry`, it also samples itself and sends windowed aggregates and alerts
  * (`telemetry/telemetry-pipeline.ts`) through whichever MQTT session is up.
- *
- * Its configuration (bandwidth policy, telemetry cadence, log level) comes from the `config`
- * named shadow, which only the backend writes (`config/config-sync.ts`).
  */
-
-import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { BandwidthPolicy } from '../contract/bandwidth-policy';
-import { type DeltaCodec, ZSTD_PATCH_FROM } from '../contract/delta-codecs';
-import { isCommandDocument } from '../contract/device-commands';
-import type { LogLevel } from '../contract/device-config';
 import { OTA_EVENT_TOPIC, type OtaEventV1 } from '../contract/ota';
 import type { AlertRule, AlertV1 } from '../contract/telemetry';
-import { BandwidthPolicySync } from './cloud/bandwidth-policy-sync';
+import { BandwidthPolicySync, type ShadowSession } from './cloud/bandwidth-policy-sync';
 import { IotJobsClient } from './cloud/iot-jobs-client';
 import type { MqttConnection, MqttConnector } from './cloud/mqtt-connection';
 import { type BrokerAddress, type DeviceIdentity, MqttJsConnection } from './cloud/mqtt-js-connection';
 import { RequestTimeoutError } from './cloud/pending-requests';
 import { ShadowReporter } from './cloud/shadow-reporter';
-import { AgentCommands, type DeviceAgentCommandOptions } from './commands/agent-commands';
-import type { CommandSession } from './commands/command-runner';
-import type { MemoryLogSource } from './commands/log-collection';
-import { type ConfigApplier, ConfigSync } from './config/config-sync';
-import { logLevelFilter } from './config/log-level';
 import type { LinkShaper } from './ota/artifact-download';
 import { checkMaxTrialBoots } from './ota/boot-slots';
-import { AGENT_DELTA_CODECS } from './ota/delta-rebuild';
 import type { DownloadLimits } from './ota/download-budget';
 import { type HealthCheck, imageMatchesMetadata } from './ota/health-check';
 import type { Delivery, OutboxEntry } from './ota/ota-outbox';
@@ -50,18 +36,11 @@ import { type EventAlert, type TelemetryOptions, TelemetryPipeline } from './tel
 
 export type { BrokerAddress, DeviceIdentity } from './cloud/mqtt-js-connection';
 export { type ShadowRejection, ShadowUpdateRejectedError } from './cloud/shadow-reporter';
-export type { DeviceAgentCommandOptions } from './commands/agent-commands';
 export type { EventAlert, TelemetryOptions, TelemetryStats } from './telemetry/telemetry-pipeline';
 
 export interface DeviceAgentOtaOptions {
   /** The device's own directory: A/B slots, boot state, job record, outbox. */
   readonly stateDir: string;
-  /**
-   * The delta codecs to take and report in the shadow (`deltaCodecs`), so the backend builds and
-   * offers them. @default AGENT_DELTA_CODECS (zstd patch-from and EDGD v1); `[]` reports none, as
-   * agents before codecs (simulations of an old fleet), which then get zstd patches only.
-   */
-  readonly deltaCodecs?: readonly DeltaCodec[];
   /** Jobs whose artifact is for other hardware are rejected. */
   readonly hardwareType: string;
   /** @default imageMatchesMetadata (the booted image is the one installed) */
@@ -127,21 +106,6 @@ interface CommonOptions {
   readonly metered?: boolean;
   /** Enables telemetry: sampling, windowed aggregates, alerts (`telemetry/telemetry-pipeline.ts`). */
   readonly telemetry?: TelemetryOptions;
-  /**
-   * Enables remote commands (reboot, upload-logs, diagnostics, inventory) over AWS IoT Jobs,
-   * beside OTA jobs (`commands/agent-commands.ts`).
-   */
-  readonly commands?: DeviceAgentCommandOptions;
-  /**
-   * Appliers for configuration keys (`config/config-sync.ts`), added to or replacing the
-   * built-in ones: `bandwidthPolicy`, `telemetry` (with `telemetry` enabled) and `logLevel`.
-   */
-  readonly configAppliers?: Readonly<Record<string, ConfigApplier>>;
-  /**
-   * Applies the `logLevel` key (e.g. the daemon's journal threshold). Without it the agent
-   * filters its own log: at `warning` or `error` only lines about trouble pass.
-   */
-  readonly onLogLevel?: (level: LogLevel | undefined) => void;
 }
 
 export type DeviceAgentOptions = CommonOptions &
@@ -182,31 +146,11 @@ export class DeviceAgent {
   #metered: boolean;
   readonly #bandwidthListeners = new Set<() => void>();
   #telemetry: TelemetryPipeline | undefined;
-  #config: ConfigSync | undefined;
-  #commands: AgentCommands | undefined;
-  /** The agent's own log lines, for upload-logs when no other log source is configured. */
-  readonly #commandLog: MemoryLogSource | undefined;
-  /** In-process boots of this agent, and who it is: a simulated device's boot id. */
-  #boots = 0;
-  readonly #instance = randomUUID();
-  /** Every log line of the agent goes through here (the `logLevel` key filters it). */
-  readonly #logSink: ReturnType<typeof logLevelFilter>;
 
   constructor(private readonly options: DeviceAgentOptions) {
     if (options.ota?.maxTrialBoots !== undefined) checkMaxTrialBoots(options.ota.maxTrialBoots);
     this.#firmwareVersion = options.firmwareVersion;
     this.#metered = options.metered ?? false;
-    this.#commandLog = options.commands ? AgentCommands.memoryLog(options.commands) : undefined;
-    const commandLog = this.#commandLog;
-    const log = options.log;
-    this.#logSink = logLevelFilter(
-      commandLog
-        ? (message) => {
-            commandLog.append(message);
-            log?.(message);
-          }
-        : log,
-    );
   }
 
   /** The bandwidth policy and link type the updater applies before each download. */
@@ -266,17 +210,19 @@ export class DeviceAgent {
       if (this.#session) return;
       const ota = this.options.ota;
       if (!this.#bandwidth) {
+        const log = this.options.log;
         this.#bandwidth = await BandwidthPolicySync.open({
+          thingName: this.deviceId,
           file: ota ? join(ota.stateDir, 'bandwidth-policy.json') : undefined,
           durability: { fsync: ota?.fsync ?? true },
-          log: this.#log,
+          log: (message) => log?.(`[${this.deviceId}] ${message}`),
         });
         this.#bandwidth.onChange(() => {
           for (const listener of this.#bandwidthListeners) listener();
         });
       }
       if (ota && !this.#updater) {
-        const log = this.#logSink;
+        const log = this.options.log;
         this.#updater = await OtaUpdater.open({
           deviceId: this.deviceId,
           hardwareType: ota.hardwareType,
@@ -288,7 +234,6 @@ export class DeviceAgent {
           durability: { fsync: ota.fsync ?? true, beforeWrite: ota.beforeWrite },
           maxTrialBoots: ota.maxTrialBoots,
           link: ota.link,
-          deltaCodecs: this.#deltaCodecs().length > 0 ? this.#deltaCodecs() : [ZSTD_PATCH_FROM],
           downloadLimits: ota.downloadLimits,
           rootfs: ota.rootfs,
           updateModules: ota.updateModules,
@@ -300,7 +245,7 @@ export class DeviceAgent {
             this.#alertOnSecurityFailure(event);
           },
           now: ota.clock ?? Date.now,
-          log: (message) => log(`[${this.deviceId}] ${message}`),
+          log: (message) => log?.(`[${this.deviceId}] ${message}`),
         });
       }
       const telemetry = this.options.telemetry;
@@ -312,64 +257,9 @@ export class DeviceAgent {
           log: this.#log,
         });
       }
-      if (!this.#config) {
-        this.#config = await ConfigSync.open({
-          thingName: this.deviceId,
-          appliers: this.#configAppliers(),
-          file: ota ? join(ota.stateDir, 'config.json') : undefined,
-          durability: { fsync: ota?.fsync ?? true },
-          log: this.#log,
-        });
-      }
-      const commands = this.options.commands;
-      if (commands && !this.#commands) {
-        const broker = this.options.broker;
-        this.#commands = await AgentCommands.open(
-          commands,
-          {
-            deviceId: this.deviceId,
-            firmwareVersion: () => this.#firmwareVersion,
-            ...(ota ? { hardwareType: ota.hardwareType, otaStateDir: ota.stateDir } : {}),
-            ...(broker ? { broker: { host: broker.host, port: broker.port } } : {}),
-            capabilities: [
-              ...(ota ? ['ota:v2', 'ota:v3', 'ota:delta', 'ota:update-modules'] : []),
-              ...(this.options.telemetry ? ['telemetry'] : []),
-            ],
-            bootId: async () => `${this.#instance}:${this.#boots}`,
-            log: this.#log,
-          },
-          this.#commandLog,
-        );
-      }
       await this.#telemetry?.start();
       await this.#boot(true);
     });
-  }
-
-  /** The keys this agent applies, and how (`configAppliers` adds or replaces). */
-  #configAppliers(): Record<string, ConfigApplier> {
-    const bandwidth = this.#bandwidth;
-    return {
-      ...(bandwidth ? { bandwidthPolicy: (value: unknown) => bandwidth.apply(value) } : {}),
-      telemetry: (value: unknown) => {
-        if (!this.#telemetry) throw new Error('telemetry is not enabled on this device');
-        this.#telemetry.setCadence(value ?? {});
-      },
-      logLevel: (value: unknown) => {
-        const level = value as LogLevel | undefined;
-        if (this.options.onLogLevel) this.options.onLogLevel(level);
-        else this.#logSink.setLevel(level);
-      },
-      ...this.options.configAppliers,
-    };
-  }
-
-  /**
-   * The configuration in force (`config/config-sync.ts`): keys applied, keys refused with why,
-   * and the revision handled. Undefined before the first start.
-   */
-  get configuration(): Pick<ConfigSync, 'applied' | 'rejected' | 'revision'> | undefined {
-    return this.#config;
   }
 
   /**
@@ -392,25 +282,10 @@ export class DeviceAgent {
     await this.#telemetry.setAlertRules(rules);
   }
 
-  /** The delta codecs this agent takes: the OTA option, or all it applies. */
-  #deltaCodecs(): readonly DeltaCodec[] {
-    return this.options.ota?.deltaCodecs ?? AGENT_DELTA_CODECS;
-  }
-
-  /** `deltaCodecs` for the shadow when OTA is on and there are any (an empty list reports nothing). */
-  #codecReport(): { deltaCodecs?: DeltaCodec[] } {
-    const codecs = this.#deltaCodecs();
-    return this.options.ota && codecs.length > 0 ? { deltaCodecs: [...codecs] } : {};
-  }
-
   /** Publishes `state.reported` and waits for the shadow service's verdict. */
   async report(reported: Record<string, unknown> = {}): Promise<void> {
     const session = this.#requireSession();
-    await session.shadow.report({
-      firmwareVersion: this.#firmwareVersion,
-      ...this.#codecReport(),
-      ...reported,
-    });
+    await session.shadow.report({ firmwareVersion: this.#firmwareVersion, ...reported });
   }
 
   /** Records that the device now runs `version` (changed out of band) and reports it. */
@@ -429,8 +304,6 @@ export class DeviceAgent {
       // After the session: a batch waiting for its PUBACK gets it or fails now, not later.
       await this.#telemetry?.stop();
       await this.#jobTask;
-      // A configuration being applied finishes its write to the state dir.
-      await this.#config?.settled();
     });
   }
 
@@ -470,29 +343,23 @@ export class DeviceAgent {
   }
 
   async #boot(waitForFirstReport: boolean): Promise<void> {
-    this.#boots++;
     const updater = this.#updater;
     const running = updater ? await updater.boot() : undefined;
     if (running) this.#firmwareVersion = running.version;
     const connection = this.#connect();
     const timeoutMs = this.options.requestTimeoutMs ?? 15_000;
-    this.#commands?.attach(connection, timeoutMs, this.#log);
     const session: Session = {
       connection,
       shadow: new ShadowReporter(connection, this.deviceId, timeoutMs),
-      jobs:
-        updater || this.#commands
-          ? new IotJobsClient(connection, this.deviceId, { timeoutMs, log: this.#log })
-          : undefined,
+      jobs: updater ? new IotJobsClient(connection, this.deviceId, { timeoutMs, log: this.#log }) : undefined,
       abort: new AbortController(),
       running,
       onlineWork: undefined,
     };
     this.#session = session;
-    const configSession = this.#configSession(session);
+    const shadowSession = this.#shadowSession(session);
     connection.onMessage((topic, payload) => {
-      if (this.#commands?.handle(topic, payload)) return;
-      if (this.#config?.handle(topic, payload, configSession)) return;
+      if (this.#bandwidth?.handle(topic, payload, shadowSession)) return;
       if (!session.jobs?.handle(topic, payload)) session.shadow.handle(topic, payload);
     });
     let wasOnline = false;
@@ -517,7 +384,7 @@ export class DeviceAgent {
     });
     if (updater) {
       updater.outbox.setSender((entry) => this.#deliver(session, entry));
-      this.#startJobTask(session, async (ota) => (ota ? updater.resume(ota) : 'idle'));
+      this.#startJobTask(session, (ota) => updater.resume(ota));
     }
     if (!waitForFirstReport) return;
     try {
@@ -529,9 +396,12 @@ export class DeviceAgent {
     }
   }
 
-  /** The session's MQTT publish (QoS 1), as the config sync uses it. */
-  #configSession(session: Session): { publish(topic: string, payload: string): Promise<void> } {
-    return { publish: (topic, payload) => session.connection.publish(topic, payload, 1) };
+  /** The session's shadow access, as the bandwidth policy sync uses it. */
+  #shadowSession(session: Session): ShadowSession {
+    return {
+      publish: (topic, payload) => session.connection.publish(topic, payload, 1),
+      report: (reported) => session.shadow.report(reported),
+    };
   }
 
   #connect(): MqttConnection {
@@ -545,18 +415,17 @@ export class DeviceAgent {
     const filters = [
       ...new Set([
         ...session.shadow.subscriptions,
-        ...(this.#config?.subscriptions ?? []),
+        ...(this.#bandwidth?.subscriptions ?? []),
         ...(session.jobs?.subscriptions ?? []),
-        ...(this.#commands?.subscriptions ?? []),
       ]),
     ];
     await session.connection.subscribe(filters, 1);
-    const config = this.#config;
-    if (config)
+    const bandwidth = this.#bandwidth;
+    if (bandwidth)
       this.#track(
-        config
-          .refresh(this.#configSession(session))
-          .catch((error) => this.#log(`config: ${(error as Error).message}`)),
+        bandwidth
+          .refresh(this.#shadowSession(session))
+          .catch((error) => this.#log(`bandwidth policy: ${(error as Error).message}`)),
       );
     const updater = this.#updater;
     if (updater)
@@ -565,31 +434,13 @@ export class DeviceAgent {
           if (session.connection.online) this.#requestNextJob(session);
         }),
       );
-    const commands = this.#commands;
-    if (commands && session.jobs)
-      this.#track(
-        commands
-          .resume(this.#commandSession(session, commands, session.jobs))
-          .then(() => {
-            if (session.connection.online) this.#requestNextJob(session);
-          })
-          .catch((error) => this.#log(`commands: ${(error as Error).message}`)),
-      );
-    await session.shadow
-      .report({ firmwareVersion: this.#firmwareVersion, ...this.#codecReport() })
-      .catch((error: unknown) => {
-        // A quarantined device's policy closes its shadow (lib/device-lifecycle.ts): AWS IoT answers
-        // the report with PUBACK 0x87. The device stays up for telemetry and commands.
-        if ((error as { code?: unknown }).code !== MQTT5_NOT_AUTHORIZED) throw error;
-        this.#log('shadow report not authorized (quarantined?): running without the shadow');
-      });
+    await session.shadow.report({ firmwareVersion: this.#firmwareVersion });
   }
 
   #requestNextJob(session: Session): void {
     const { jobs } = session;
     const updater = this.#updater;
-    const commands = this.#commands;
-    if (!jobs || (!updater && !commands) || session !== this.#session || session.abort.signal.aborted) return;
+    if (!jobs || !updater || session !== this.#session || session.abort.signal.aborted) return;
     if (this.#jobTask) {
       this.#wantsNextJob = true;
       return;
@@ -602,42 +453,28 @@ export class DeviceAgent {
         if (error instanceof RequestTimeoutError) this.#wantsNextJob = true;
         throw error;
       });
-      if (!execution) return 'idle';
-      // Commands and OTA jobs share the device's Jobs queue; the document says which is which.
-      if (commands && isCommandDocument(execution.jobDocument))
-        return commands.run(this.#commandSession(session, commands, jobs), execution);
-      if (updater && ota) return updater.run(ota, execution);
-      return commands
-        ? commands.refuse(
-            this.#commandSession(session, commands, jobs),
-            execution,
-            'this device takes no OTA jobs',
-          )
-        : 'idle';
+      return execution ? updater.run(ota, execution) : 'idle';
     });
   }
 
   /** Runs one piece of OTA work at a time; a reboot it asks for follows once it is done. */
-  #startJobTask(session: Session, work: (ota: OtaSession | undefined) => Promise<JobStep>): void {
+  #startJobTask(session: Session, work: (ota: OtaSession) => Promise<JobStep>): void {
     const updater = this.#updater;
     const running = session.running;
-    const ota: OtaSession | undefined =
-      updater && running
-        ? {
-            running,
-            signal: session.abort.signal,
-            queued: () => this.#track(updater.outbox.flush()),
-            confirmed: (version) => {
-              this.#firmwareVersion = version;
-              this.#track(
-                session.shadow
-                  .report({ firmwareVersion: this.#firmwareVersion })
-                  .catch((error) => this.#log(`shadow report after update: ${(error as Error).message}`)),
-              );
-            },
-          }
-        : undefined;
-    if (!ota && !this.#commands) return;
+    if (!updater || !running) return;
+    const ota: OtaSession = {
+      running,
+      signal: session.abort.signal,
+      queued: () => this.#track(updater.outbox.flush()),
+      confirmed: (version) => {
+        this.#firmwareVersion = version;
+        this.#track(
+          session.shadow
+            .report({ firmwareVersion: this.#firmwareVersion })
+            .catch((error) => this.#log(`shadow report after update: ${(error as Error).message}`)),
+        );
+      },
+    };
     const task = (async () => {
       let step: JobStep = 'idle';
       try {
@@ -678,7 +515,6 @@ export class DeviceAgent {
     this.#updater?.outbox.setSender(undefined);
     this.#telemetry?.setPublisher(undefined);
     session.jobs?.close(reason);
-    if (this.#session === undefined) this.#commands?.detach(reason);
     session.shadow.close(reason);
     await session.connection.end(force).catch(() => {});
   }
@@ -703,11 +539,6 @@ export class DeviceAgent {
     } catch {
       return connection.online && !session.abort.signal.aborted ? 'retry-later' : 'offline';
     }
-  }
-
-  /** The command runner's view of this session. */
-  #commandSession(session: Session, commands: AgentCommands, jobs: IotJobsClient): CommandSession {
-    return commands.session(session.connection, jobs, session.abort.signal);
   }
 
   #requireSession(): Session {
@@ -736,14 +567,11 @@ export class DeviceAgent {
       .catch((error) => this.#log(`alert ${kind}: ${(error as Error).message}`));
   }
 
-  #log = (message: string) => this.#logSink(`[${this.deviceId}] ${message}`);
+  #log = (message: string) => this.options.log?.(`[${this.deviceId}] ${message}`);
 }
 
 /** OTA failures that are security events: the release did not verify. Raised as event alerts. */
 const SECURITY_FAILURE = /^(signature-invalid|metadata-rollback|target-not-signed|sha256-mismatch)\b/;
-
-/** MQTT 5 reason code "Not authorized" (a PUBACK refusing a publish the policy does not allow). */
-const MQTT5_NOT_AUTHORIZED = 0x87;
 
 /** Jobs error codes worth another try later; any other refusal will not change by retrying. */
 const RETRYABLE_JOBS_ERRORS = new Set(['RequestThrottled', 'InternalError', 'ServiceUnavailable']);

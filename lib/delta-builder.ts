@@ -17,14 +17,11 @@ export interface DeltaBuilderProps {
 
 /**
  * The Lambda that builds one delta (functions/delta-building), invoked by the rollout state
- * machine for each delta a rollout plans, trying each codec the plan asks for
- * (docs/delta-format.md). zstd holds base, image and patch in memory and match tables for a
- * window as large as the image: peak 5.1 GB and 101 s for a 200 MB image, 5.4 GB and 176 s at
- * 255 MB, the most it takes (MAX_DELTA_INPUT_BYTES). EDGD holds the base, its suffix array (4
- * bytes a byte), the image and the diff and extra bytes: about 1 GB for a 120 MB node binary, and
- * some 7 GB at its limit of 1 GiB (MAX_EDGD_INPUT_BYTES), made one after the other. So it gets
- * Lambda's 10 GB, which also buys the most CPU (6 vCPUs: the streams compress in parallel), and
- * Lambda's longest run.
+ * machine for each delta a rollout plans. It holds base, image and patch in memory and zstd's
+ * match tables for a window as large as the image. Measured at level 19 (`createDelta`'s
+ * default; levels 1-3 found almost no matches in a 200 MB base): peak 5.1 GB and 101 s for a
+ * 200 MB image, 5.4 GB and 176 s at 255 MB, the most a build takes (MAX_DELTA_INPUT_BYTES). So it
+ * gets 8 GB (Lambda allows 10 GB), which also buys it more CPU, and Lambda's longest run.
  */
 export class DeltaBuilder extends Construct {
   public readonly function: IFunction;
@@ -39,7 +36,7 @@ export class DeltaBuilder extends Construct {
         ARTIFACT_BUCKET_NAME: artifactBucket.bucketName,
       },
       // The build works in memory; /tmp keeps its default 512 MB.
-      memorySize: 10240,
+      memorySize: 8192,
       timeout: Duration.minutes(15),
     });
     // Checks whether the delta is recorded already, then records it (create-only).

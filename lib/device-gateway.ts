@@ -5,7 +5,6 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { type IQueue, Queue, QueueEncryption, type QueueProps } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { CONFIG_SHADOW_NAME } from '../contract/device-config';
 import { EdgeOpsFunction } from './edgeops-function';
 import type { FleetStore } from './fleet-store';
 
@@ -96,18 +95,6 @@ export class DeviceGateway extends Construct {
           { Effect: 'Allow', Action: 'iot:Publish', Resource: ownTopics('topic') },
           { Effect: 'Allow', Action: 'iot:Receive', Resource: ownTopics('topic') },
           { Effect: 'Allow', Action: 'iot:Subscribe', Resource: ownTopics('topicfilter') },
-          // The device's desired configuration (lib/device-configuration.ts) is the backend's to
-          // write: the device may get its `config` shadow, never update or delete it. IoT
-          // policies cannot look into payloads, so this is done by topic, with an explicit deny
-          // that no allow (above, or added later) can override.
-          {
-            Effect: 'Deny',
-            Action: 'iot:Publish',
-            Resource: [
-              arn(`topic/$aws/things/${THING}/shadow/name/${CONFIG_SHADOW_NAME}/update*`),
-              arn(`topic/$aws/things/${THING}/shadow/name/${CONFIG_SHADOW_NAME}/delete*`),
-            ],
-          },
         ],
       },
     });

@@ -7,21 +7,16 @@ import {
   Stack,
   type StackProps,
 } from 'aws-cdk-lib';
-import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { Construct } from 'constructs';
 import { ArtifactStore } from './artifact-store';
+import { BandwidthPolicies } from './bandwidth-policies';
 import { DeltaBuilder } from './delta-builder';
-import { DeviceCommands } from './device-commands';
-import { DeviceConfiguration } from './device-configuration';
 import { type DeviceEventBatching, DeviceGateway } from './device-gateway';
-import { DeviceLifecycle } from './device-lifecycle';
-import { DeviceProvisioning } from './device-provisioning';
 import { FleetAnalysis } from './fleet-analysis';
 import { FleetQueries } from './fleet-queries';
 import { FleetStore } from './fleet-store';
 import { FleetTelemetry } from './fleet-telemetry';
 import { type DeviceConnectionSettings, OperatorApi } from './operator-api';
-import { OperatorConsole } from './operator-console';
 import { OperatorIdentity } from './operator-identity';
 import { ReleaseCatalog } from './release-catalog';
 import { ReleaseTrust } from './release-trust';
@@ -50,12 +45,6 @@ export interface StageConfig {
    * deploy script turns them on instead (scripts/local-aws/deploy.ts).
    */
   readonly jobExecutionEventsFromStack: boolean;
-  /**
-   * Serve the operator console from S3 through CloudFront (lib/operator-console.ts). Local AWS
-   * cannot run its deploy-time copy (a Python handler with the AWS CLI), so `npm start` serves
-   * the console itself (scripts/console-server.ts).
-   */
-  readonly cloudFrontConsole: boolean;
   /**
    * Deny requests without TLS to the device event queues. Local AWS counts the IoT rules
    * engine's own SendMessage as not TLS, so there the policy would refuse every device event.
@@ -91,7 +80,6 @@ export const STAGES: Record<StageConfig['name'], StageConfig> = {
       timeout: Duration.seconds(15),
     },
     jobExecutionEventsFromStack: true,
-    cloudFrontConsole: true,
     deviceQueuesRequireTls: true,
     fleetAnalysis: { intervalMinutes: 5, scheduled: true, scopeByConditionKeys: true },
   },
@@ -116,7 +104,6 @@ export const STAGES: Record<StageConfig['name'], StageConfig> = {
       timeout: Duration.seconds(60),
     },
     jobExecutionEventsFromStack: false,
-    cloudFrontConsole: false,
     deviceQueuesRequireTls: false,
     // One cohort a page and a page an execution, so that e2e tests page through cohorts and go on
     // in a new execution with a handful of cohorts.
@@ -136,8 +123,6 @@ export interface EdgeOpsStackProps extends StackProps {
   readonly onlineKeyGenerations?: readonly string[];
   /** Where devices connect, when not AWS IoT Core (local AWS). @default AWS IoT Core's (lib/operator-api.ts) */
   readonly deviceConnection?: DeviceConnectionSettings;
-  /** Quarantine devices the fleet analysis flags (lib/device-lifecycle.ts). @default false */
-  readonly autoQuarantineOnAnomaly?: boolean;
 }
 
 /** The whole EdgeOps control plane in one stack. */
@@ -169,22 +154,12 @@ export class EdgeOpsStack extends Stack {
       webAcl: props.stage.webAcl,
       iotResourceLevelPermissions: props.stage.iotResourceLevelPermissions,
       ...(props.deviceConnection ? { deviceConnection: props.deviceConnection } : {}),
-      auditRemovalPolicy: removalPolicy,
     });
     new FleetQueries(this, 'FleetQueries', { fleet, api });
-    const lifecycle = new DeviceLifecycle(this, 'DeviceLifecycle', {
+    new BandwidthPolicies(this, 'BandwidthPolicies', {
       fleet,
       api,
-      gateway,
       iotResourceLevelPermissions: props.stage.iotResourceLevelPermissions,
-      autoQuarantineOnAnomaly: props.autoQuarantineOnAnomaly ?? false,
-    });
-    new DeviceConfiguration(this, 'DeviceConfiguration', {
-      fleet,
-      api,
-      gateway,
-      iotResourceLevelPermissions: props.stage.iotResourceLevelPermissions,
-      requireTls: props.stage.deviceQueuesRequireTls,
     });
     new ReleaseCatalog(this, 'ReleaseCatalog', {
       fleet,
@@ -201,17 +176,6 @@ export class EdgeOpsStack extends Stack {
     });
     trust.grantReadRoot(api.registerDevice);
     api.registerDevice.addEnvironment('ARTIFACT_BUCKET_NAME', artifacts.bucket.bucketName);
-    const provisioning = new DeviceProvisioning(this, 'Provisioning', {
-      fleet,
-      gateway,
-      api,
-      trust,
-      artifactBucket: artifacts.bucket,
-      iotResourceLevelPermissions: props.stage.iotResourceLevelPermissions,
-      removalPolicy,
-      batching: props.stage.deviceEvents,
-      requireTls: props.stage.deviceQueuesRequireTls,
-    });
     const deltas = new DeltaBuilder(this, 'Deltas', { fleet, artifactBucket: artifacts.bucket });
     const rollouts = new RolloutOrchestrator(this, 'Rollouts', {
       fleet,
@@ -224,14 +188,6 @@ export class EdgeOpsStack extends Stack {
       deviceHealthCheckSeconds: props.stage.rollouts.deviceHealthCheckSeconds,
       iotResourceLevelPermissions: props.stage.iotResourceLevelPermissions,
       jobExecutionEventsFromStack: props.stage.jobExecutionEventsFromStack,
-    });
-
-    const commands = new DeviceCommands(this, 'DeviceCommands', {
-      fleet,
-      api,
-      gateway,
-      removalPolicy,
-      iotResourceLevelPermissions: props.stage.iotResourceLevelPermissions,
     });
 
     const telemetry = new FleetTelemetry(this, 'Telemetry', {
@@ -250,20 +206,8 @@ export class EdgeOpsStack extends Stack {
       cohortsPerPage: props.stage.fleetAnalysis.cohortsPerPage,
       pagesPerExecution: props.stage.fleetAnalysis.pagesPerExecution,
     });
-    // An operator action missing from the audit trail pages the same people as the fleet alarms.
-    api.audit.writeFailureAlarm.addAlarmAction(new SnsAction(analysis.alarmTopic));
-
-    const operatorConsole = props.stage.cloudFrontConsole
-      ? new OperatorConsole(this, 'Console', {
-          api: api.api,
-          userPool: identity.userPool,
-          userPoolClient: identity.client,
-          removalPolicy,
-        })
-      : undefined;
 
     const outputs: Record<string, string> = {
-      ...(operatorConsole ? { ConsoleUrl: operatorConsole.url } : {}),
       ApiUrl: api.api.url,
       UserPoolId: identity.userPool.userPoolId,
       UserPoolClientId: identity.client.userPoolClientId,
@@ -272,7 +216,6 @@ export class EdgeOpsStack extends Stack {
       OnlineKeyArns: trust.keyArns.join(','),
       TrustPublisherFunctionName: trust.publisher.functionName,
       DevicePolicyName: gateway.devicePolicyName,
-      QuarantinePolicyName: lifecycle.quarantinePolicyName,
       DeadLetterQueueUrl: gateway.deadLetterQueue.queueUrl,
       RolloutStateMachineArn: rollouts.stateMachine.stateMachineArn,
       TelemetryBucketName: telemetry.bucket.bucketName,
@@ -282,10 +225,6 @@ export class EdgeOpsStack extends Stack {
       FleetAnalysisStateMachineArn: analysis.stateMachine.stateMachineArn,
       FleetAlarmTopicArn: analysis.alarmTopic.topicArn,
       DashboardName: analysis.dashboard.dashboardName,
-      DeviceLogsBucketName: commands.logsBucket.bucketName,
-      ProvisioningTemplateName: provisioning.templateName,
-      ClaimPolicyName: provisioning.claimPolicyName,
-      AllowlistTableName: provisioning.allowlistTable.tableName,
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
   }

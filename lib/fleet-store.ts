@@ -9,10 +9,6 @@ import {
 } from 'aws-cdk-lib/aws-dynamodb';
 import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import {
-  BY_CONFIG_DRIFT_INDEX,
-  CONFIG_DRIFT_PROJECTION,
-} from '../functions/adapters/dynamodb-device-config-store';
 import { FAILED_BY_WAVE_INDEX } from '../functions/adapters/dynamodb-rollout-store';
 
 export interface FleetStoreProps {
@@ -36,8 +32,6 @@ export class FleetStore extends Construct {
    * telemetry and shadow report ingest), with what the analysis and the cohort listings read.
    */
   static readonly BY_COHORT_INDEX = 'byCohort';
-  /** Sparse: only device items whose configuration drifts carry `configDrift` (their site). */
-  static readonly BY_CONFIG_DRIFT_INDEX = BY_CONFIG_DRIFT_INDEX;
   public readonly table: ITable;
 
   constructor(scope: Construct, id: string, props: FleetStoreProps = {}) {
@@ -79,13 +73,6 @@ export class FleetStore extends Construct {
         'anomalyStreak',
         'anomaly',
       ],
-    });
-    table.addGlobalSecondaryIndex({
-      indexName: FleetStore.BY_CONFIG_DRIFT_INDEX,
-      partitionKey: { name: 'configDrift', type: AttributeType.STRING },
-      sortKey: { name: 'deviceId', type: AttributeType.STRING },
-      projectionType: ProjectionType.INCLUDE,
-      nonKeyAttributes: [...CONFIG_DRIFT_PROJECTION],
     });
     this.table = table;
   }

@@ -12,14 +12,12 @@ import {
 } from 'aws-cdk-lib/aws-apigateway';
 import type { IUserPool } from 'aws-cdk-lib/aws-cognito';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { type IFunction, Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { CfnWebACL, CfnWebACLAssociation } from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
-import { ANOMALIES_PARTITION, LIFECYCLE_PARTITIONS } from '../functions/adapters/fleet-partitions';
-import { AUDIT_TABLE_ENV, isAudited } from '../functions/domain/audit';
+import { ANOMALIES_PARTITION } from '../functions/adapters/fleet-partitions';
 import { DEVICE_CONNECTION_ENV } from '../functions/shared/device-connection-config';
-import { AuditTrail } from './audit-trail';
 import { EdgeOpsFunction } from './edgeops-function';
 import { FleetStore, inPartitions } from './fleet-store';
 
@@ -54,8 +52,6 @@ export interface OperatorApiProps {
    * @default the account's iot:Data-ATS endpoint (DescribeEndpoint at run time), port 8883, Amazon Root CA 1
    */
   readonly deviceConnection?: DeviceConnectionSettings;
-  /** @default RemovalPolicy.RETAIN: what happens to the audit trail's table with the stack. */
-  readonly auditRemovalPolicy?: RemovalPolicy;
 }
 
 /** An MQTT broker other than AWS IoT Core's, and the CA that signed its certificate. */
@@ -74,10 +70,7 @@ export class OperatorApi extends Construct {
   /** `POST /devices`; the release trust adds what it needs to hand devices their root. */
   public readonly registerDevice: EdgeOpsFunction;
   public readonly api: RestApi;
-  /** Every non-GET route's Lambda appends to it (addRoute grants that); `GET /audit` reads it. */
-  public readonly audit: AuditTrail;
   readonly #methodOptions: MethodOptions;
-  readonly #auditing = new Set<IFunction>();
 
   constructor(scope: Construct, id: string, props: OperatorApiProps) {
     super(scope, id);
@@ -175,7 +168,7 @@ export class OperatorApi extends Construct {
           : {}),
       },
     });
-    // A new device's configuration goes through the config fan-out (lib/device-configuration.ts).
+    // GetItem: the site's bandwidth policy, which a new device gets in its shadow.
     props.fleet.grantItems(registerDevice, 'GetItem', 'PutItem', 'UpdateItem', 'DeleteItem');
     const scoped = props.iotResourceLevelPermissions ?? true;
     registerDevice.addToRolePolicy(
@@ -185,6 +178,8 @@ export class OperatorApi extends Construct {
           'iot:DeleteThing',
           'iot:AttachThingPrincipal',
           'iot:DetachThingPrincipal',
+          // The site's bandwidth policy, into the new device's shadow.
+          'iot:UpdateThingShadow',
         ],
         resources: [scoped ? THINGS : '*'],
       }),
@@ -238,7 +233,7 @@ export class OperatorApi extends Construct {
       new PolicyStatement({
         actions: ['dynamodb:Query'],
         resources: [props.fleet.table.tableArn],
-        conditions: inPartitions(ANOMALIES_PARTITION, ...Object.values(LIFECYCLE_PARTITIONS)),
+        conditions: inPartitions(ANOMALIES_PARTITION),
       }),
     );
     listDevices.addToRolePolicy(
@@ -250,17 +245,6 @@ export class OperatorApi extends Construct {
     );
 
     this.api = api;
-    this.audit = new AuditTrail(this, 'Audit', {
-      removalPolicy: props.auditRemovalPolicy ?? RemovalPolicy.RETAIN,
-    });
-    const listAudit = new EdgeOpsFunction(this, 'ListAuditEntries', {
-      handlerFile: 'operator-api/list-audit-entries.handler.ts',
-      environment: { [AUDIT_TABLE_ENV]: this.audit.table.tableName },
-    });
-    this.audit.grantRead(listAudit);
-    this.addRoute('GET', 'audit', listAudit);
-    this.#addOpenApiRoute();
-
     this.addRoute('GET', 'devices', listDevices);
     this.addRoute('POST', 'devices', registerDevice);
     this.registerDevice = registerDevice;
@@ -269,54 +253,11 @@ export class OperatorApi extends Construct {
 
   /**
    * Adds a route served by `handler` behind the Cognito authorizer. The handler checks the role.
-   * A route that changes state (any method but GET) is audited by the operator HTTP wrapper
-   * (functions/operator-api/http.ts), so its Lambda gets the audit table's name and PutItem on it
-   * here, once: a new mutating route needs nothing more. Add the route to
-   * functions/operator-api/openapi-routes.ts too (test/infra/openapi-drift.test.ts checks).
    * @param path relative to the API root, e.g. `releases/{releaseId}`
    */
   addRoute(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, handler: IFunction): void {
-    if (isAudited(method, `/${path}`) && !this.#auditing.has(handler)) {
-      if (!(handler instanceof LambdaFunction))
-        throw new Error(
-          `${method} ${path}: an audited route needs a lambda.Function (to set its audit table)`,
-        );
-      handler.addEnvironment(AUDIT_TABLE_ENV, this.audit.table.tableName);
-      this.audit.grantAppend(handler);
-      this.#auditing.add(handler);
-    }
     this.api.root
       .resourceForPath(path)
-      // No extra permission for the console's test-invoke stage: one Lambda permission per method
-      // instead of two keeps the stack under CloudFormation's 500 resources.
-      .addMethod(method, new LambdaIntegration(handler, { allowTestInvoke: false }), this.#methodOptions);
-  }
-
-  /**
-   * `GET /openapi.json`, without a token: the document is the one in the repository
-   * (docs/openapi.json, bundled into the Lambda at build time), describes no data, and tools
-   * (schemathesis, client generators, the CLI) need it before anyone signs in. WAF's rate limit
-   * still applies.
-   */
-  #addOpenApiRoute(): void {
-    const openApi = new EdgeOpsFunction(this, 'OpenApiDocument', {
-      handlerFile: 'operator-api/openapi.handler.ts',
-      memorySize: 256,
-    });
-    const method = this.api.root
-      .resourceForPath('openapi.json')
-      .addMethod('GET', new LambdaIntegration(openApi, { allowTestInvoke: false }), {
-        authorizationType: AuthorizationType.NONE,
-      });
-    Validations.of(method).acknowledge(
-      {
-        id: 'AwsSolutions-APIG4',
-        reason: 'The OpenAPI document is public: the same file is in the repository.',
-      },
-      {
-        id: 'AwsSolutions-COG4',
-        reason: 'The OpenAPI document is public: the same file is in the repository.',
-      },
-    );
+      .addMethod(method, new LambdaIntegration(handler), this.#methodOptions);
   }
 }

@@ -1,15 +1,8 @@
 import { Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import {
-  AccountRootPrincipal,
-  AnyPrincipal,
-  Effect,
-  type IRole,
-  PolicyDocument,
-  PolicyStatement,
-} from 'aws-cdk-lib/aws-iam';
-import { type CfnKey, Key, KeySpec, KeyUsage } from 'aws-cdk-lib/aws-kms';
+import { AnyPrincipal, Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Key, KeySpec, KeyUsage } from 'aws-cdk-lib/aws-kms';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
@@ -39,89 +32,10 @@ export interface ReleaseTrustProps {
 }
 
 /**
- * What the account (its administrators, through IAM) may do with an online signing key: manage
- * it, but not use it to sign, and not change the rules. Absent on purpose: `kms:Sign`,
- * `kms:PutKeyPolicy` (which could drop the deny below), `kms:CreateGrant` (a grant is another
- * way to hand out Sign) and every other use of the key. Disabling or deleting the key stays
- * possible: that stops releases, it cannot forge one.
- */
-export const ONLINE_KEY_ADMIN_ACTIONS = [
-  'kms:CancelKeyDeletion',
-  'kms:CreateAlias',
-  'kms:DeleteAlias',
-  'kms:DescribeKey',
-  'kms:DisableKey',
-  'kms:EnableKey',
-  'kms:GetKeyPolicy',
-  'kms:GetPublicKey',
-  'kms:ListGrants',
-  'kms:ListKeyPolicies',
-  'kms:ListResourceTags',
-  'kms:RetireGrant',
-  'kms:RevokeGrant',
-  'kms:ScheduleKeyDeletion',
-  'kms:TagResource',
-  'kms:UntagResource',
-  'kms:UpdateAlias',
-  'kms:UpdateKeyDescription',
-  'kms:Verify',
-] as const;
-
-/**
- * The online keys' key policy. KMS's default policy gives the account root `kms:*`, which lets
- * any administrator with IAM rights call PutKeyPolicy, drop a deny on Sign, and sign. Here:
- * 1. the account root (IAM policies of the account) gets the administration actions only;
- * 2. the publisher's role, named directly, may Sign and read the public key;
- * 3. everyone but the publisher is denied Sign (an explicit deny beats any allow, grants too);
- * 4. everyone is denied PutKeyPolicy and CreateGrant, so neither this policy nor a grant can be
- *    changed into a path to Sign, whatever IAM says.
- */
-export function onlineKeyPolicy(publisherRole: IRole): PolicyDocument {
-  // AWS gives a role session's aws:PrincipalArn as the role's ARN; local AWS gives the session's
-  // (assumed-role) ARN. Naming both keeps the deny exact in either.
-  const publisherArns = [
-    publisherRole.roleArn,
-    `arn:${Aws.PARTITION}:sts::${Aws.ACCOUNT_ID}:assumed-role/${publisherRole.roleName}/*`,
-  ];
-  return new PolicyDocument({
-    statements: [
-      new PolicyStatement({
-        sid: 'AccountAdministersButCannotSign',
-        principals: [new AccountRootPrincipal()],
-        actions: [...ONLINE_KEY_ADMIN_ACTIONS],
-        resources: ['*'],
-      }),
-      new PolicyStatement({
-        sid: 'PublisherSigns',
-        principals: [publisherRole],
-        actions: ['kms:Sign', 'kms:GetPublicKey'],
-        resources: ['*'],
-      }),
-      new PolicyStatement({
-        sid: 'OnlyThePublisherSigns',
-        effect: Effect.DENY,
-        principals: [new AnyPrincipal()],
-        actions: ['kms:Sign'],
-        resources: ['*'],
-        conditions: { ArnNotLike: { 'aws:PrincipalArn': publisherArns } },
-      }),
-      new PolicyStatement({
-        sid: 'NoOneChangesThePolicyOrGrants',
-        effect: Effect.DENY,
-        principals: [new AnyPrincipal()],
-        actions: ['kms:PutKeyPolicy', 'kms:CreateGrant'],
-        resources: ['*'],
-      }),
-    ],
-  });
-}
-
-/**
  * The release trust chain (functions/domain/tuf-metadata.ts): online KMS keys for the targets,
- * snapshot and timestamp roles, and the one function that signs with them. Their key policy
- * (onlineKeyPolicy) lets only the publisher sign and gives administrators no way to change that,
- * so a stolen Lambda role or an administrator's credentials cannot sign. Root keys stay with the
- * operators; they upload each signed root through `PUT /trust/root`.
+ * snapshot and timestamp roles, and the one function that signs with them. Their key policy denies
+ * `kms:Sign` to every other principal, admins included, so a stolen Lambda role cannot sign.
+ * Root keys stay with the operators; they upload each signed root through `PUT /trust/root`.
  */
 export class ReleaseTrust extends Construct {
   public readonly publisher: IFunction;
@@ -152,22 +66,35 @@ export class ReleaseTrust extends Construct {
       },
       timeout: Duration.minutes(2),
     });
+    const keys = generations.map(
+      (generation) =>
+        new Key(this, `OnlineKey${generation}`, {
+          description: `EdgeOps release trust: online key generation ${generation} (targets, snapshot, timestamp)`,
+          keySpec: KeySpec.ECC_NIST_P256,
+          keyUsage: KeyUsage.SIGN_VERIFY,
+          removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+        }),
+    );
     const publisherRole = publisher.role;
     if (!publisherRole) throw new Error('The trust publisher has no role');
-    const keys = generations.map((generation) => {
-      const key = new Key(this, `OnlineKey${generation}`, {
-        description: `EdgeOps release trust: online key generation ${generation} (targets, snapshot, timestamp)`,
-        keySpec: KeySpec.ECC_NIST_P256,
-        keyUsage: KeyUsage.SIGN_VERIFY,
-        removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
-        policy: onlineKeyPolicy(publisherRole),
-      });
-      // The policy allows PutKeyPolicy to no one, so KMS's lockout safety check (the creator must
-      // be able to change the policy later) would refuse it: the key's policy is fixed for its
-      // life on purpose. A new policy comes with a new key generation (see onlineKeyGenerations).
-      (key.node.defaultChild as CfnKey).bypassPolicyLockoutSafetyCheck = true;
-      return key;
-    });
+    // AWS gives a role session's aws:PrincipalArn as the role's ARN; local AWS gives the session's
+    // (assumed-role) ARN. Naming both keeps the deny exact in either.
+    const publisherArns = [
+      publisherRole.roleArn,
+      `arn:${Aws.PARTITION}:sts::${Aws.ACCOUNT_ID}:assumed-role/${publisherRole.roleName}/*`,
+    ];
+    for (const key of keys) {
+      key.addToResourcePolicy(
+        new PolicyStatement({
+          sid: 'OnlyThePublisherSigns',
+          effect: Effect.DENY,
+          principals: [new AnyPrincipal()],
+          actions: ['kms:Sign'],
+          resources: ['*'],
+          conditions: { ArnNotLike: { 'aws:PrincipalArn': publisherArns } },
+        }),
+      );
+    }
     this.keyArns = keys.map((k) => k.keyArn);
     publisher.addEnvironment('ONLINE_KEY_ARNS', this.keyArns.join(','));
     publisher.addToRolePolicy(

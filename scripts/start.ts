@@ -5,9 +5,8 @@
  * Ctrl-C at any moment stops everything it started (see local-aws/shutdown.ts).
  */
 import { join } from 'node:path';
-import { startConsoleServer } from './console-server';
 import { bringUpLocalEdgeOps } from './local-aws/environment';
-import { LOCAL_AWS_ENV, RUNTIME_DIR } from './local-aws/ministack';
+import { RUNTIME_DIR } from './local-aws/ministack';
 import { shutdownOnSignals } from './local-aws/shutdown';
 
 const log = (line: string) => console.log(line);
@@ -24,26 +23,6 @@ try {
     signal: shutdown.signal,
   });
   const { stack, tokenFile, aws } = local;
-  // In this process: Ctrl-C closes it with everything else (EDGEOPS_CONSOLE_PORT to pick the port).
-  const consoleServer = await startConsoleServer({
-    apiUrl: stack.apiUrl,
-    awsEndpoint: aws.endpoint,
-    region: LOCAL_AWS_ENV.AWS_REGION,
-    userPoolId: stack.outputs.UserPoolId,
-    clientId: stack.outputs.UserPoolClientId,
-    port: Number(process.env.EDGEOPS_CONSOLE_PORT ?? 0),
-  }).catch(async (error: unknown) => {
-    await local.stop();
-    throw error;
-  });
-  const cliLogin = [
-    'npx edgeops login',
-    `--api-url ${stack.apiUrl}`,
-    `--client-id ${stack.outputs.UserPoolClientId}`,
-    `--region ${LOCAL_AWS_ENV.AWS_REGION}`,
-    `--cognito-endpoint ${aws.endpoint}`,
-    '--username admin',
-  ].join(' ');
   const auth = `-H "Authorization: $(cat ${tokenFile})"`;
   const rollout = JSON.stringify({
     releaseId: 'rel-1.1.0',
@@ -55,10 +34,6 @@ try {
   });
   log(`
 EdgeOps is running locally (ready in ${((Date.now() - started) / 1000).toFixed(1)} s).
-
-  Console        ${consoleServer.url}   (sign in as admin; the password is in .edgeops/operator.json)
-  CLI login      ${cliLogin}
-                 (it asks for the same password, or reads EDGEOPS_PASSWORD)
 
   Operator API   ${stack.apiUrl}
   AWS endpoint   ${aws.endpoint}   (MQTT with mutual TLS on ${aws.mqtt.host}:${aws.mqtt.port})
@@ -82,7 +57,6 @@ Try:
 
 Press Ctrl-C to stop.`);
   await shutdown.requested;
-  await consoleServer.close();
   await local.stop();
   process.exit(0);
 } catch (error) {

@@ -8,16 +8,13 @@
  * by a seed and a mix or named per device (`fault-profiles.ts`). An idle device costs no timers
  * beyond its MQTT keepalive: faults act only while an update runs.
  */
-
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DeltaCodec } from '../contract/delta-codecs';
 import type { OtaEventV1, OtaStage } from '../contract/ota';
 import type { AlertRule } from '../contract/telemetry';
 import type { MqttConnector } from '../device/cloud/mqtt-connection';
 import { type BrokerAddress, MqttJsConnection } from '../device/cloud/mqtt-js-connection';
 import { DeviceAgent, type DeviceAgentOptions } from '../device/device-agent';
-import { provisionByClaimWithRetry } from '../device/identity/claim-provisioning';
 import type { LinkShaper } from '../device/ota/artifact-download';
 import { type HealthCheck, imageMatchesMetadata } from '../device/ota/health-check';
 import {
@@ -67,8 +64,6 @@ export interface FleetOtaOptions {
   readonly trustRoot?: unknown;
   /** What each device's slot A holds at first, by hardware type; a released image lets deltas apply. */
   readonly factoryImage?: (hardwareType: string) => Uint8Array | undefined;
-  /** The delta codecs the agents take and report; `[]`: agents from before codecs. @default all */
-  readonly deltaCodecs?: readonly DeltaCodec[];
 }
 
 /** Telemetry of simulated devices: synthetic readings (simulated-telemetry.ts) through the real pipeline. */
@@ -91,33 +86,8 @@ export interface FleetTelemetryOptions {
   readonly alertRules?: readonly AlertRule[];
 }
 
-/**
- * Devices born by claim (the factory flow, README "Factory flow"): each starts with only the claim
- * certificate and provisions itself (device/identity/claim-provisioning.ts) instead of being
- * registered through the API. Needs `broker`.
- */
-export interface FleetFactoryOptions {
-  /** The claim certificate flashed on every device (scripts/local-aws/claim-certificate.ts). */
-  readonly claim: { readonly certificatePem: string; readonly privateKey: string };
-  /** Stack output `ProvisioningTemplateName`. */
-  readonly templateName: string;
-  /** Each device's identity and claim state go to `<stateDir>/<deviceId>/`. */
-  readonly stateDir: string;
-  /** Upload the fleet's serials to the allowlist through `api` first (500 a request). @default true */
-  readonly uploadAllowlist?: boolean;
-  /** Tries per device before its bring-up fails. @default 5 */
-  readonly maxAttempts?: number;
-}
-
-/** What a device needs to connect: from `POST /devices`, or from provisioning by claim. */
-type DeviceCredentialsSource = Pick<Registration, 'credentials' | 'trustRoot'> & {
-  readonly device: { readonly deviceId: string };
-};
-
 export interface FleetSimulatorOptions {
   readonly size: number;
-  /** Devices provision themselves by claim instead of being registered through `api`. */
-  readonly factory?: FleetFactoryOptions;
   /** Device ids are `<prefix>-<index>`. @default 'sim' */
   readonly prefix?: string;
   readonly sites?: readonly string[];
@@ -244,8 +214,6 @@ export class FleetSimulator {
   async start(options: { readonly signal?: AbortSignal } = {}): Promise<void> {
     const { size, concurrency = 8 } = this.options;
     const { signal } = options;
-    if (this.options.factory && this.options.api && this.options.factory.uploadAllowlist !== false)
-      await this.#uploadAllowlist(this.options.api);
     let next = 0;
     let failed = false;
     const worker = async () => {
@@ -306,15 +274,13 @@ export class FleetSimulator {
     } = this.options;
     const plannedId = `${prefix}-${String(index + 1).padStart(4, '0')}`;
     const hardwareType = hardwareTypes[Math.floor(index / sites.length) % hardwareTypes.length] ?? 'hw';
-    const registration: DeviceCredentialsSource | undefined = this.options.factory
-      ? await this.#bornByClaim(plannedId, this.options.factory, signal)
-      : api
-        ? await this.#register(
-            api,
-            { deviceId: plannedId, site: sites[index % sites.length] ?? 'site', hardwareType, region },
-            signal,
-          )
-        : undefined;
+    const registration = api
+      ? await this.#register(
+          api,
+          { deviceId: plannedId, site: sites[index % sites.length] ?? 'site', hardwareType, region },
+          signal,
+        )
+      : undefined;
     const deviceId = registration?.device.deviceId ?? plannedId;
     if (registration) this.#saveCredentials(registration);
     // By the planned id, so a replacement id (see #register) keeps the device's profile.
@@ -395,74 +361,7 @@ export class FleetSimulator {
     }
   }
 
-  /**
-   * The operator's step of the factory flow: the fleet's serials with their sites, region and
-   * hardware types, in batches the API takes (500).
-   */
-  async #uploadAllowlist(api: OperatorApiClient): Promise<void> {
-    const { size, prefix = 'sim', sites = ['plant-a', 'plant-b', 'shop-7'] } = this.options;
-    const { hardwareTypes = ['rpi4', 'jetson-nano'], region = 'eu-west' } = this.options;
-    const entries = Array.from({ length: size }, (_, index) => ({
-      serial: `${prefix}-${String(index + 1).padStart(4, '0')}`,
-      site: sites[index % sites.length] ?? 'site',
-      region,
-      hardwareType: hardwareTypes[Math.floor(index / sites.length) % hardwareTypes.length] ?? 'hw',
-    }));
-    for (let i = 0; i < entries.length; i += 500) {
-      const { status, body } = await api.request('PUT', 'provisioning/allowlist', {
-        entries: entries.slice(i, i + 500),
-      });
-      if (status !== 200) throw new Error(`Allowlist upload failed (${status}): ${JSON.stringify(body)}`);
-    }
-  }
-
-  /** A device's first boot with the claim certificate: it provisions itself, retrying refusals. */
-  async #bornByClaim(
-    deviceId: string,
-    factory: FleetFactoryOptions,
-    signal: AbortSignal | undefined,
-  ): Promise<DeviceCredentialsSource> {
-    const { broker, log } = this.options;
-    if (!broker) throw new Error('`factory` needs `broker`');
-    const dir = join(factory.stateDir, deviceId);
-    const certificatePath = join(dir, 'certificate.pem');
-    const privateKeyPath = join(dir, 'private.key');
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const result = await provisionByClaimWithRetry(
-      {
-        serial: deviceId,
-        templateName: factory.templateName,
-        claim: factory.claim,
-        certificatePath,
-        privateKeyPath,
-        stateDir: dir,
-        connect: (identity) =>
-          new MqttJsConnection(
-            {
-              deviceId: identity.clientId,
-              certificatePem: identity.certificatePem,
-              privateKey: identity.privateKey,
-            },
-            broker,
-          ),
-        // Many simulated devices share one disk: no fsync (atomic renames still hold).
-        durability: { fsync: false },
-        ...(log ? { log: (line: string) => log(`  ${deviceId} ${line}`) } : {}),
-      },
-      { maxAttempts: factory.maxAttempts ?? 5, retryFirstMs: 1_000, ...(signal ? { stop: signal } : {}) },
-    );
-    return {
-      device: { deviceId },
-      credentials: {
-        certificateId: result.certificateId,
-        certificatePem: readFileSync(certificatePath, 'utf8'),
-        privateKey: readFileSync(privateKeyPath, 'utf8'),
-      },
-      ...(result.hello?.trustRoot === undefined ? {} : { trustRoot: result.hello.trustRoot }),
-    };
-  }
-
-  #connectorFor(deviceId: string, registration: DeviceCredentialsSource | undefined): MqttConnector {
+  #connectorFor(deviceId: string, registration: Registration | undefined): MqttConnector {
     const { connectorFor, broker, log } = this.options;
     if (connectorFor) return connectorFor(deviceId);
     if (!broker || !registration) throw new Error(`No way to connect ${deviceId}`);
@@ -489,7 +388,6 @@ export class FleetSimulator {
       ...(trustRoot === undefined ? {} : { trustRoot }),
       ...(factoryImage ? { factoryImage } : {}),
       ...(link ? { link } : {}),
-      ...(ota.deltaCodecs ? { deltaCodecs: ota.deltaCodecs } : {}),
       healthCheck,
       onEvent: (event) => {
         device.lastEvent = event;
@@ -604,7 +502,7 @@ export class FleetSimulator {
     void work.finally(() => this.#inFlight.delete(work)).catch(() => {});
   }
 
-  #saveCredentials(registration: DeviceCredentialsSource) {
+  #saveCredentials(registration: Registration) {
     const dir = this.options.credentialsDir;
     if (!dir) return;
     const deviceDir = join(dir, registration.device.deviceId);

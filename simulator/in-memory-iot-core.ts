@@ -1,8 +1,7 @@
 /**
  * An in-process stand-in for what a device agent talks to in AWS IoT Core: MQTT sessions scoped
  * to one thing, the classic shadow (`update` → `accepted` / `rejected` and `delta`, `get`, and
- * desired-state updates from the backend via `updateDesired`), the read-only `config` named
- * shadow (`get`, and the backend's `updateConfigDesired`) and the Jobs MQTT API
+ * desired-state updates from the backend via `updateDesired`) and the Jobs MQTT API
  * (`notify-next`, `start-next`, `<jobId>/update`), with AWS's rules where they matter to a device:
  * IN_PROGRESS before QUEUED, terminal statuses are final, statusDetails are string → string.
  *
@@ -11,12 +10,6 @@
  * the next turn of the event loop, in order.
  */
 
-import {
-  CONFIG_SHADOW_NAME,
-  type ConfigValues,
-  desiredConfigState,
-  shadowPatch,
-} from '../contract/device-config';
 import type { JobExecutionStatus } from '../contract/iot-jobs';
 import { OTA_EVENT_TOPIC, OtaEventV1 } from '../contract/ota';
 import { jobsTopics, parseJobsTopic, shadowTopics } from '../device/cloud/iot-topics';
@@ -82,8 +75,6 @@ export class InMemoryIotCore {
   readonly #unreachable = new Set<string>();
   readonly #executions = new Map<string, Execution[]>();
   readonly #shadows = new Map<string, Shadow>();
-  /** The `config` named shadow per thing (desired only: the device may not write it). */
-  readonly #configShadows = new Map<string, { version: number; desired: Record<string, unknown> }>();
   readonly #startNextCount = new Map<string, number>();
   readonly #waiters = new Set<() => void>();
 
@@ -211,45 +202,6 @@ export class InMemoryIotCore {
     this.#changed();
   }
 
-  /**
-   * Merges `desired` into the thing's `config` named shadow as the backend's UpdateThingShadow
-   * does (null deletes), then publishes `update/documents` (the whole new document) and
-   * `update/delta` to the thing's sessions.
-   */
-  updateConfigDesired(thingName: string, desired: Record<string, unknown>): void {
-    const shadow = this.#configShadows.get(thingName) ?? { version: 0, desired: {} };
-    this.#configShadows.set(thingName, shadow);
-    const previous = structuredClone(shadow.desired);
-    mergeState(shadow.desired, desired);
-    shadow.version++;
-    const base = `$aws/things/${thingName}/shadow/name/${CONFIG_SHADOW_NAME}`;
-    this.#send(thingName, `${base}/update/documents`, {
-      previous: { state: { desired: previous }, version: shadow.version - 1 },
-      current: { state: { desired: structuredClone(shadow.desired) }, version: shadow.version },
-      timestamp: seconds(),
-    });
-    if (Object.keys(shadow.desired).length > 0)
-      this.#send(thingName, `${base}/update/delta`, {
-        state: structuredClone(shadow.desired),
-        version: shadow.version,
-        timestamp: seconds(),
-      });
-    this.#changed();
-  }
-
-  /**
-   * Makes the thing's `config` shadow carry exactly `values` (with their revision), as the
-   * backend's delivery does (contract/device-config.ts): a patch against the current desired state.
-   */
-  setConfig(thingName: string, values: Record<string, unknown>): void {
-    const desired = desiredConfigState(values as ConfigValues);
-    this.updateConfigDesired(thingName, shadowPatch(this.configDesiredState(thingName), desired));
-  }
-
-  configDesiredState(thingName: string): Readonly<Record<string, unknown>> | undefined {
-    return this.#configShadows.get(thingName)?.desired;
-  }
-
   /** Resolves with `check()`'s first defined value; re-checked whenever anything happens here. */
   waitFor<T>(check: () => T | undefined, timeoutMs = 5_000, what = 'condition'): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -285,13 +237,8 @@ export class InMemoryIotCore {
     const own = [`$aws/things/${thingName}/`, `edgeops/devices/${thingName}/`];
     if (!own.some((prefix) => topic.startsWith(prefix)))
       throw new Error(`Not authorized to publish ${topic}`);
-    const configShadow = `$aws/things/${thingName}/shadow/name/${CONFIG_SHADOW_NAME}/`;
-    // As the device policy's explicit deny (lib/device-gateway.ts): the config shadow is read-only.
-    if (topic.startsWith(`${configShadow}update`) || topic.startsWith(`${configShadow}delete`))
-      throw new Error(`Not authorized to publish ${topic}`);
     const jobs = parseJobsTopic(thingName, topic);
-    if (topic === `${configShadow}get`) this.#getConfigShadow(from, payload);
-    else if (topic === shadowTopics(thingName).update) this.#updateShadow(from, payload);
+    if (topic === shadowTopics(thingName).update) this.#updateShadow(from, payload);
     else if (topic === shadowTopics(thingName).get) this.#getShadow(from, payload);
     else if (topic === jobsTopics(thingName).startNext) this.#startNext(from, payload);
     else if (
@@ -359,27 +306,6 @@ export class InMemoryIotCore {
         ...(Object.keys(shadow.reported).length > 0 ? { reported: structuredClone(shadow.reported) } : {}),
         ...(delta ? { delta } : {}),
       },
-      version: shadow.version,
-      timestamp: seconds(),
-      clientToken,
-    });
-  }
-
-  #getConfigShadow(from: InMemoryConnection, payload: string) {
-    const base = `$aws/things/${from.thingName}/shadow/name/${CONFIG_SHADOW_NAME}`;
-    const request = parseJson(payload) as { clientToken?: unknown } | undefined;
-    const clientToken = typeof request?.clientToken === 'string' ? request.clientToken : undefined;
-    const shadow = this.#configShadows.get(from.thingName);
-    if (!shadow) {
-      this.#send(from.thingName, `${base}/get/rejected`, {
-        code: 404,
-        message: `No shadow exists with name: '${from.thingName}~${CONFIG_SHADOW_NAME}'`,
-        clientToken,
-      });
-      return;
-    }
-    this.#send(from.thingName, `${base}/get/accepted`, {
-      state: { desired: structuredClone(shadow.desired), delta: structuredClone(shadow.desired) },
       version: shadow.version,
       timestamp: seconds(),
       clientToken,

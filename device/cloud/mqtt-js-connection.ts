@@ -57,19 +57,13 @@ export class MqttJsConnection implements MqttConnection {
       const settle = (error?: Error) => {
         this.client.off('connect', onConnect);
         this.client.off('error', onError);
-        this.client.off('close', onClose);
         if (error) reject(error);
         else resolve();
       };
       const onConnect = () => settle();
       const onError = (error: Error) => settle(error);
-      // AWS IoT refuses an unknown, inactive or revoked certificate by closing the connection
-      // without a CONNACK: no `error` follows, and mqtt.js would retry it forever in silence.
-      const onClose = () =>
-        settle(new Error('the broker closed the connection before CONNACK (certificate refused?)'));
       this.client.on('connect', onConnect);
       this.client.on('error', onError);
-      this.client.on('close', onClose);
     });
     this.#firstConnect.catch(() => {});
     this.client.on('connect', () => {

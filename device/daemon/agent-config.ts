@@ -134,19 +134,6 @@ export const AgentConfigFile = z.strictObject({
     /** The TUF root from registration (`trustRoot` of POST /devices), installed on first use. */
     trustRoot: absolutePath.optional(),
   }),
-  /**
-   * Provisioning by claim (device/identity/claim-provisioning.ts): while identity.certificate does
-   * not exist, the agent first gets its own identity with this factory claim certificate, the
-   * serial being `deviceId`, and writes it to identity.certificate / identity.privateKey.
-   */
-  claim: z
-    .strictObject({
-      certificate: absolutePath,
-      privateKey: absolutePath,
-      /** The fleet provisioning template (stack output `ProvisioningTemplateName`). */
-      templateName: z.string().regex(/^[0-9A-Za-z_-]{1,36}$/, 'must be 1-36 of letters, digits, _ and -'),
-    })
-    .optional(),
   mqtt: z.strictObject({
     /** Your account's `iot:Data-ATS` endpoint. */
     host: z.string().regex(/^[a-zA-Z0-9.-]{1,253}$/, 'must be a host name or IPv4 address'),
@@ -223,38 +210,6 @@ export const AgentConfigFile = z.strictObject({
     })
     .default({ level: 'info', priorityPrefix: 'auto' }),
   telemetry: Telemetry.prefault({}),
-  /**
-   * Certificate rotation without an operator (device/identity/certificate-rotation.ts): a new key
-   * and certificate this many days before the current one expires; rotated identities live in
-   * `<stateDir>/identity/`, and the files the config names stay the factory identity.
-   */
-  certificateRotation: z
-    .strictObject({
-      enabled: z.boolean().default(true),
-      renewBeforeDays: z.number().int().min(1).max(365).default(30),
-      /** Rotate once the certificate is this old, whatever its expiry (AWS IoT's run to 2049). */
-      maxAgeDays: z.number().int().min(1).max(3650).default(365),
-      /** How often the agent checks whether rotation is due (and whether it is idle to do it). */
-      checkEveryMinutes: z.number().int().min(1).max(1440).default(60),
-    })
-    .prefault({}),
-  /**
-   * Remote commands (device/commands/): how the device reboots, which logs upload-logs sends
-   * (these files, oldest first, else the unit's journal) and which HTTP(S) endpoints diagnostics
-   * probes (the first that answers also gives the time for the clock skew).
-   */
-  commands: z
-    .strictObject({
-      /** Run without a shell; the agent reports the reboot once it is back. */
-      rebootCommand: z.array(z.string().min(1)).min(1).max(16).default(['systemctl', 'reboot']),
-      logFiles: z.array(z.string().min(1)).min(1).max(16).optional(),
-      journalUnit: z
-        .string()
-        .regex(/^[A-Za-z0-9@._:-]{1,256}$/, 'a systemd unit name')
-        .default('edgeops-agent.service'),
-      diagnosticsEndpoints: z.array(z.url()).max(4).default([]),
-    })
-    .prefault({}),
 });
 export type AgentConfigFile = z.infer<typeof AgentConfigFile>;
 

@@ -13,14 +13,8 @@
  * 4. On stop (SIGTERM/SIGINT): STOPPING=1, `agent.stop()` (a clean MQTT disconnect; work in
  *    progress resumes from the state dir on the next start), at most `stopTimeoutMs`.
  */
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type DeviceIdentity, MqttJsConnection } from '../cloud/mqtt-js-connection';
-import { fileLogSource, journalLogSource } from '../commands/log-collection';
-import { commandReboot, kernelBootId } from '../commands/reboot';
 import { DeviceAgent, type DeviceAgentOptions, type TelemetryOptions } from '../device-agent';
-import { CertificateRotation } from '../identity/certificate-rotation';
-import packageJson from '../package.json' with { type: 'json' };
 import { commandHealthCheck, httpHealthCheck } from '../telemetry/app-health-check';
 import { SystemSampler } from '../telemetry/system-sampler';
 import type { AgentConfig } from './agent-config';
@@ -43,23 +37,16 @@ export interface AgentDaemonOptions {
   readonly statusIntervalMs?: number;
 }
 
-/**
- * Step 1: the config as `DeviceAgent` options, connecting with `identity` (a rotated one) or, by
- * default, the one the config names.
- */
-export function agentOptions(
-  config: AgentConfig,
-  log: (message: string) => void,
-  identity?: Pick<DeviceIdentity, 'certificatePem' | 'privateKey'>,
-): DeviceAgentOptions {
+/** Step 1: the config as `DeviceAgent` options. */
+export function agentOptions(config: AgentConfig, log: (message: string) => void): DeviceAgentOptions {
   const { allowPlainHttp, ...downloadLimits } = config.downloads;
   const modules = config.updateModules;
   const telemetry = telemetryOptions(config, log);
   return {
     identity: {
       deviceId: config.deviceId,
-      certificatePem: identity?.certificatePem ?? config.certificatePem,
-      privateKey: identity?.privateKey ?? config.privateKeyPem,
+      certificatePem: config.certificatePem,
+      privateKey: config.privateKeyPem,
     },
     broker: { host: config.mqtt.host, port: config.mqtt.port, ca: config.caPem },
     firmwareVersion: config.factoryVersion,
@@ -79,17 +66,6 @@ export function agentOptions(
       }),
     },
     ...(telemetry && { telemetry }),
-    commands: {
-      stateDir: join(config.stateDir, 'commands'),
-      reboot: commandReboot(config.commands.rebootCommand),
-      bootId: () => kernelBootId(),
-      logs: config.commands.logFiles
-        ? fileLogSource(config.commands.logFiles)
-        : journalLogSource(config.commands.journalUnit),
-      endpoints: config.commands.diagnosticsEndpoints,
-      agentVersion: packageJson.version,
-      allowPlainHttp,
-    },
   };
 }
 
@@ -119,80 +95,33 @@ function telemetryOptions(config: AgentConfig, log: (message: string) => void): 
 export async function runAgentDaemon(config: AgentConfig, options: AgentDaemonOptions): Promise<void> {
   const { log, notifier, stop } = options;
   const broker = `${config.mqtt.host}:${config.mqtt.port}`;
-  const alog = agentLog(config.deviceId, log);
-  const rotation = certificateRotation(config, alog);
-  let agent = new DeviceAgent(agentOptions(config, alog));
+  const agent = new DeviceAgent(agentOptions(config, agentLog(config.deviceId, log)));
 
   await notifier.notify('READY=1', `STATUS=connecting to ${broker}`);
   notifier.startWatchdog();
-  const status = watchStatus(() => agent, broker, options);
+  const status = watchStatus(agent, broker, options);
 
-  /**
-   * Step 3: start with the newest complete identity; if the broker refuses it, the older one
-   * (a power cut mid-rotation leaves both, and the old one works until the new one is confirmed).
-   */
-  const startAgent = async () => {
-    let delayMs = options.retryFirstMs ?? 1_000;
-    while (!stop.aborted) {
-      const candidates = rotation ? await rotation.identityCandidates() : [undefined];
-      for (const [i, identity] of candidates.entries()) {
-        if (stop.aborted) return;
-        agent = new DeviceAgent(agentOptions(config, alog, identity));
-        try {
-          await agent.start();
-          log.info(
-            `connected to ${broker} as ${config.deviceId}, running ${agent.firmwareVersion} (slot ${agent.slot})`,
-          );
-          return;
-        } catch (error) {
-          if (stop.aborted) return;
-          if (i + 1 < candidates.length)
-            log.warning(
-              `the ${identity?.source ?? 'configured'} identity was refused (${(error as Error).message}); trying the older one`,
-            );
-          else {
-            const jittered = Math.round(delayMs * (0.8 + Math.random() * 0.4));
-            const problem = `cannot connect to ${broker}: ${(error as Error).message}`;
-            log.warning(`${problem}; trying again in ${jittered} ms`);
-            void notifier.notify(`STATUS=${problem}; trying again`);
-            await sleep(jittered, undefined, { signal: stop }).catch(() => {});
-            delayMs = Math.min(delayMs * 2, options.retryMaxMs ?? 60_000);
-          }
-        }
-      }
+  let delayMs = options.retryFirstMs ?? 1_000;
+  while (!stop.aborted) {
+    try {
+      await agent.start();
+      log.info(
+        `connected to ${broker} as ${config.deviceId}, running ${agent.firmwareVersion} (slot ${agent.slot})`,
+      );
+      break;
+    } catch (error) {
+      if (stop.aborted) break;
+      const jittered = Math.round(delayMs * (0.8 + Math.random() * 0.4));
+      const problem = `cannot connect to ${broker}: ${(error as Error).message}`;
+      log.warning(`${problem}; trying again in ${jittered} ms`);
+      void notifier.notify(`STATUS=${problem}; trying again`);
+      await sleep(jittered, undefined, { signal: stop }).catch(() => {});
+      delayMs = Math.min(delayMs * 2, options.retryMaxMs ?? 60_000);
     }
-  };
-  await startAgent();
-
-  // Certificate rotation, when due and the agent is idle (no OTA work in flight): the agent's
-  // session stops while the rotation uses the device's one client id, then it starts again with
-  // the new identity.
-  let rotating: Promise<void> | undefined;
-  const rotationTimer = rotation
-    ? setInterval(() => {
-        if (rotating || stop.aborted || !agent.idle) return;
-        rotating = (async () => {
-          if (Date.parse(await rotation.dueAt()) > Date.now()) return;
-          log.info('certificate rotation due: pausing the agent');
-          await agent.stop();
-          const outcome = await rotation
-            .rotateIfDue()
-            .catch((error: Error) => ({ outcome: 'failed', message: error.message }));
-          log.info(`certificate rotation: ${JSON.stringify(outcome)}`);
-          if (!stop.aborted) await startAgent();
-        })()
-          .catch((error: Error) => log.warning(`certificate rotation failed: ${error.message}`))
-          .finally(() => {
-            rotating = undefined;
-          });
-      }, config.certificateRotation.checkEveryMinutes * 60_000)
-    : undefined;
-  rotationTimer?.unref();
+  }
   if (!stop.aborted) await new Promise((resolve) => stop.addEventListener('abort', resolve, { once: true }));
 
   log.info(`stopping (${String(stop.reason)})`);
-  if (rotationTimer) clearInterval(rotationTimer);
-  await rotating;
   status.close();
   await notifier.notify('STOPPING=1');
   const stopTimeoutMs = options.stopTimeoutMs ?? 20_000;
@@ -212,28 +141,12 @@ export async function runAgentDaemon(config: AgentConfig, options: AgentDaemonOp
   log.info('stopped');
 }
 
-/** The config's rotation, on the state dir, connecting with mqtt.js; undefined when turned off. */
-function certificateRotation(config: AgentConfig, log: (message: string) => void) {
-  if (!config.certificateRotation.enabled) return undefined;
-  const brokerAddress = { host: config.mqtt.host, port: config.mqtt.port, ca: config.caPem };
-  return new CertificateRotation({
-    deviceId: config.deviceId,
-    stateDir: config.stateDir,
-    factory: { certificatePem: config.certificatePem, privateKey: config.privateKeyPem },
-    connect: (identity) => new MqttJsConnection(identity, brokerAddress, log),
-    renewBeforeDays: config.certificateRotation.renewBeforeDays,
-    maxAgeDays: config.certificateRotation.maxAgeDays,
-    log,
-  });
-}
-
 /** Online/offline edges into the log and STATUS=, checked on a timer (the agent has no event for them). */
-function watchStatus(current: () => DeviceAgent, broker: string, options: AgentDaemonOptions) {
+function watchStatus(agent: DeviceAgent, broker: string, options: AgentDaemonOptions) {
   const { log, notifier } = options;
   let wasOnline = false;
   let everOnline = false;
   const timer = setInterval(() => {
-    const agent = current();
     const online = agent.online;
     if (online === wasOnline) return;
     wasOnline = online;

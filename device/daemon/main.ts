@@ -19,7 +19,6 @@ import {
   StateDirError,
 } from './agent-config';
 import { runAgentDaemon } from './agent-daemon';
-import { claimIdentityOnFirstBoot } from './claim-on-first-boot';
 import { type JournalLog, journalLog, oneLine, redact, stdoutIsJournal } from './journal-log';
 import { systemdNotifier } from './sd-notify';
 
@@ -61,28 +60,6 @@ function fail(message: string, code: number): never {
   process.exit(code);
 }
 
-/**
- * First boot of a device with a claim certificate: get its own identity before the config (which
- * needs it) is loaded. False when stopped while waiting for it.
- */
-async function claimOnFirstBoot(path: string): Promise<boolean> {
-  const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
-  const log = journalLog({ level: 'info', priorityPrefix: stdoutIsJournal(process.env) });
-  try {
-    await claimIdentityOnFirstBoot(path, { log: (message) => log.info(message), stop: stop.signal });
-  } catch (error) {
-    if (error instanceof ConfigError) fail(error.message, EX_CONFIG);
-    if (!stop.signal.aborted) throw error;
-  } finally {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
-  }
-  return !stop.signal.aborted;
-}
-
 async function main(): Promise<void> {
   let args: ReturnType<typeof parseArguments>;
   try {
@@ -105,7 +82,6 @@ async function main(): Promise<void> {
     log: { warning: (message) => log?.warning(message), debug: (message) => log?.debug(message) },
   });
   const path = configPath(args.config, process.env);
-  if (!args.check && !(await claimOnFirstBoot(path))) return;
   let config: Awaited<ReturnType<typeof loadAgentConfig>>;
   try {
     config = await loadAgentConfig(path);

@@ -1,9 +1,6 @@
 /**
- * Rebuilds a new image from a delta and the image the device already runs, so a device downloads
- * the (usually much smaller) patch instead of the whole image. Two codecs (contract/delta-codecs.ts),
- * told apart by the patch's first bytes once it is downloaded and its signed hash checked:
- * zstd patch-from, and EDGD v1 (docs/delta-format.md). Any other format or EDGD version is
- * refused (`delta-apply-failed: …`), and the device takes the full image.
+ * Rebuilds a new image from a zstd patch-from delta and the image the device already runs, so a
+ * device downloads the (usually much smaller) patch instead of the whole image.
  *
  * 1. The base image on disk must be exactly the one the delta was made from (size, then
  *    SHA-256), or the patch is not even fetched: `delta-base-mismatch`.
@@ -19,31 +16,21 @@
  * 4. The rebuilt image must have `image.sha256` and `image.size` (`delta-image-mismatch`); only
  *    then is it renamed to `outputPath`. On any failure the temporary output is removed.
  *
- * Memory: for zstd, the base is held as one Buffer (it is the codec's dictionary); the patch and
- * the output stream, with at most one zstd window (≤ 2^maxWindowLog bytes) besides. For EDGD the
- * base is hashed as a stream and then read by position through a 1 MiB cache: about 30 MB in all,
- * whatever the image size (contract/delta-edgd-apply.ts).
+ * Memory: the base is held as one Buffer (it is the codec's dictionary); the patch and the output
+ * stream, with at most one zstd window (≤ 2^maxWindowLog bytes) besides.
  *
  * Bad input never throws; it is a `{ ok: false, reason }`. An aborted `signal` does throw (as
  * `downloadArtifact` does), after removing the temporary output.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type DeltaCodec, EDGD_V1, sniffDeltaCodec, ZSTD_PATCH_FROM } from '../../contract/delta-codecs';
-import { applyEdgdDelta, openFile } from '../../contract/delta-edgd-apply';
 import { applyDelta, windowLogFor } from '../../contract/zstd-delta';
 import { type DownloadFailureReason, downloadArtifact, type LinkShaper } from './artifact-download';
 import type { DownloadBudget } from './download-budget';
-
-/**
- * The delta codecs this agent applies, which it reports in its shadow (`deltaCodecs`) so the
- * backend builds and offers it those: zstd patch-from, and EDGD v1.
- */
-export const AGENT_DELTA_CODECS: readonly DeltaCodec[] = [ZSTD_PATCH_FROM, EDGD_V1];
 
 export interface ImageFacts {
   readonly sha256: string;
@@ -109,7 +96,8 @@ export async function rebuildFromDelta(request: DeltaRebuildRequest): Promise<De
     bytesDownloaded,
   });
 
-  if (!(await baseMatches(request.baseImagePath, base, signal))) return failed('delta-base-mismatch');
+  const baseBytes = await readBase(request.baseImagePath, base);
+  if (!baseBytes) return failed('delta-base-mismatch');
   signal?.throwIfAborted();
 
   const download = await downloadArtifact({
@@ -136,27 +124,14 @@ export async function rebuildFromDelta(request: DeltaRebuildRequest): Promise<De
   const maxWindowLog = request.maxWindowLog ?? windowLogFor(Math.max(base.size, image.size));
   const measure = new MeasuringLimit(image.size);
   await mkdir(dirname(request.outputPath), { recursive: true });
-  const handles: { close(): Promise<void> }[] = [];
   try {
-    const codec = await codecOf(download.path);
-    let rebuilt: Readable;
-    if (codec === EDGD_V1) {
-      const baseFile = await openFile(request.baseImagePath);
-      handles.push(baseFile);
-      const patchFile = await openFile(download.path);
-      handles.push(patchFile);
-      rebuilt = Readable.from(applyEdgdDelta(baseFile, patchFile), { objectMode: false });
-    } else if (codec === ZSTD_PATCH_FROM) {
-      // The base was checked above; read it again only for the codec that needs it whole.
-      const baseBytes = await readBase(request.baseImagePath, base);
-      if (!baseBytes) throw new Error('the base image changed while the patch downloaded');
-      rebuilt = applyDelta(baseBytes, createReadStream(download.path), maxWindowLog);
-    } else {
-      throw new Error('the patch is in no delta format this agent applies');
-    }
-    await pipeline(rebuilt, measure, createWriteStream(temporary), signal ? { signal } : {});
+    await pipeline(
+      applyDelta(baseBytes, createReadStream(download.path), maxWindowLog),
+      measure,
+      createWriteStream(temporary),
+      signal ? { signal } : {},
+    );
   } catch (error) {
-    await Promise.all(handles.map((h) => h.close().catch(() => undefined)));
     await rm(temporary, { force: true });
     signal?.throwIfAborted();
     // The patch is the signed one, so fetching it again would rebuild the same wrong bytes.
@@ -164,7 +139,6 @@ export async function rebuildFromDelta(request: DeltaRebuildRequest): Promise<De
     if (error instanceof OutputTooLongError) return failed('delta-output-too-long');
     return failed(`delta-apply-failed: ${(error as Error).message.slice(0, 200)}`);
   }
-  await Promise.all(handles.map((h) => h.close()));
   await rm(download.path, { force: true });
   if (measure.bytes !== image.size || measure.digest() !== image.sha256) {
     await rm(temporary, { force: true });
@@ -187,35 +161,6 @@ async function readBase(path: string, expected: ImageFacts): Promise<Buffer | un
     return createHash('sha256').update(bytes).digest('hex') === expected.sha256 ? bytes : undefined;
   } catch {
     return undefined;
-  }
-}
-
-/** Whether the file at `path` has the expected size and SHA-256, hashed as a stream. */
-async function baseMatches(path: string, expected: ImageFacts, signal?: AbortSignal): Promise<boolean> {
-  try {
-    if ((await stat(path)).size !== expected.size) return false;
-    const hash = createHash('sha256');
-    let size = 0;
-    for await (const chunk of createReadStream(path, signal ? { signal } : {})) {
-      hash.update(chunk as Buffer);
-      size += (chunk as Buffer).length;
-    }
-    return size === expected.size && hash.digest('hex') === expected.sha256;
-  } catch {
-    signal?.throwIfAborted();
-    return false;
-  }
-}
-
-/** The codec of a downloaded (and hash-checked) patch, from its first bytes. */
-async function codecOf(path: string): Promise<DeltaCodec | undefined> {
-  const handle = await open(path, 'r');
-  try {
-    const head = Buffer.alloc(4);
-    const { bytesRead } = await handle.read(head, 0, 4, 0);
-    return sniffDeltaCodec(head.subarray(0, bytesRead));
-  } finally {
-    await handle.close();
   }
 }
 

@@ -32,13 +32,11 @@
  *    `finished-jobs.json` and the record's removal. A replayed event keeps its eventId and seq, so
  *    the outbox holds it once and the cloud applies it once.
  */
-
 import { randomUUID } from 'node:crypto';
 import { access, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BandwidthPolicy } from '../../contract/bandwidth-policy';
-import type { DeltaCodec } from '../../contract/delta-codecs';
 import { OtaEventV1, type OtaStage } from '../../contract/ota';
 import type { JobExecution } from '../cloud/iot-jobs-messages';
 import type { DurabilityOptions } from '../storage/atomic-file';
@@ -99,8 +97,6 @@ export interface OtaUpdaterOptions {
    */
   readonly maxTrialBoots?: number | undefined;
   readonly link?: LinkShaper | undefined;
-  /** The delta codecs this agent takes (release-trust.ts). @default AGENT_DELTA_CODECS */
-  readonly deltaCodecs?: readonly DeltaCodec[] | undefined;
   /** The TUF root the device got at registration; installed on first use (a newer one stays). */
   readonly trustRoot?: unknown;
   /** The factory image in slot A on first use; by default a few placeholder bytes. */
@@ -567,7 +563,6 @@ export class OtaUpdater {
       runningVersion: running.version,
       // Deltas rebuild from the image the device keeps: the active slot's, for the slot component.
       baseImageSha256: ({ handler }) => (onSlots(handler, this.#rootfs) ? active?.sha256 : undefined),
-      ...(this.options.deltaCodecs ? { deltaCodecs: this.options.deltaCodecs } : {}),
       now: new Date(this.options.now()),
       log: (line) => this.options.log(line),
       timeFactor: this.options.timeFactor,

@@ -20,7 +20,6 @@
  * The job document is untrusted transport: it only says where files are. Hashes, lengths, and
  * what each component is (handler, order, version, settings) come from here.
  */
-
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -32,7 +31,6 @@ import {
   DownloadLengthMismatchError,
   ExpiredMetadataError,
 } from 'tuf-js/dist/error.js';
-import { type DeltaCodec, deltaPathForCodec, ZSTD_PATCH_FROM } from '../../contract/delta-codecs';
 import {
   componentTargetPaths,
   deltaTargetPath,
@@ -46,7 +44,6 @@ import {
 } from '../../contract/ota';
 import { compareVersions } from '../../contract/version-order';
 import { localAwsHeaders } from './artifact-download';
-import { AGENT_DELTA_CODECS } from './delta-rebuild';
 import { ioTimeoutMs } from './io-timeouts';
 import { type ComponentOffer, offersFor } from './job-document';
 
@@ -109,8 +106,6 @@ export interface VerifyComponentsRequest extends TrustRequest {
    * image), to pick a delta built from it; undefined: the component comes in full.
    */
   readonly baseImageSha256?: (component: { name: string; handler: string }) => string | undefined;
-  /** The delta codecs to take. @default AGENT_DELTA_CODECS */
-  readonly deltaCodecs?: readonly DeltaCodec[];
 }
 
 /** How long one metadata file may take to arrive, on a real device. */
@@ -286,11 +281,7 @@ async function signedTarget(
   return { ok: true, target: { path, url, length: info.length, sha256, facts: facts.data } };
 }
 
-/**
- * The delta built from `base` (the image the device keeps), if the job offers one signed as such
- * in a codec this agent applies (AGENT_DELTA_CODECS): of several (one per codec), the smallest.
- * The codec is the signed one, and the target path must be the one for that codec.
- */
+/** The delta built from `base` (the image the device keeps), if the job offers one and it is signed as such. */
 async function usableDelta(
   updater: Updater,
   request: VerifyComponentsRequest,
@@ -299,33 +290,25 @@ async function usableDelta(
   image: SignedTarget,
   base: string | undefined,
 ): Promise<SignedTarget | undefined> {
-  const offered = base ? offer.deltas.filter((d) => d.baseSha256 === base) : [];
-  if (!base || offered.length === 0) return undefined;
-  const zstdPath = paths.delta(image.facts.releaseId, request.hardwareType, base);
-  let best: SignedTarget | undefined;
-  for (const candidate of offered) {
-    const delta = await signedTarget(updater, candidate.target, candidate.url);
-    const facts = delta.ok ? delta.target.facts : undefined;
-    const codec = facts?.codec ?? ZSTD_PATCH_FROM;
-    if (
-      !delta.ok ||
-      candidate.target !== deltaPathForCodec(zstdPath, codec) ||
-      facts?.kind !== 'delta' ||
-      facts.base?.sha256 !== base ||
-      facts.image?.sha256 !== image.sha256 ||
-      facts.image.length !== image.length
-    ) {
-      request.log(`delta ${candidate.target} is not a signed delta from ${base} to this image; not using it`);
-      continue;
-    }
-    if (!(request.deltaCodecs ?? AGENT_DELTA_CODECS).includes(codec)) {
-      request.log(`delta ${candidate.target} is in codec ${codec}, which this agent does not apply`);
-      continue;
-    }
-    if (!best || delta.target.length < best.length) best = delta.target;
+  const offered = base ? offer.deltas.find((d) => d.baseSha256 === base) : undefined;
+  if (!base || !offered) return undefined;
+  const expected = paths.delta(image.facts.releaseId, request.hardwareType, base);
+  const delta = await signedTarget(updater, offered.target, offered.url);
+  const facts = delta.ok ? delta.target.facts : undefined;
+  if (
+    !delta.ok ||
+    offered.target !== expected ||
+    facts?.kind !== 'delta' ||
+    facts.base?.sha256 !== base ||
+    facts.image?.sha256 !== image.sha256 ||
+    facts.image.length !== image.length
+  ) {
+    request.log(
+      `delta ${offered.target} is not a signed delta from ${base} to this image; taking the full image`,
+    );
+    return undefined;
   }
-  if (!best) request.log(`no usable delta from ${base}; taking the full image`);
-  return best;
+  return delta.target;
 }
 
 /**

@@ -111,9 +111,9 @@ const RETRY_MS = 30_000;
 
 export class TelemetryPipeline {
   readonly #clock: () => number;
-  #sampleEveryMs: number;
-  #sendEveryMs: number;
-  #sendOffsetMs: number;
+  readonly #sampleEveryMs: number;
+  readonly #sendEveryMs: number;
+  readonly #sendOffsetMs: number;
   readonly #batchGapMs: number;
   readonly #publishTimeoutMs: number;
   #publish: QosOnePublish | undefined;
@@ -482,31 +482,6 @@ export class TelemetryPipeline {
       Math.max(0, due - this.#clock()),
     );
     this.#tickTimer.unref();
-  }
-
-  /**
-   * Changes the sample and send intervals while running (the `telemetry` configuration key);
-   * an interval left out goes back to the one the pipeline was opened with. The next sample and
-   * send move to the new cadence at once.
-   */
-  setCadence(
-    cadence: { readonly sampleEverySeconds?: number; readonly sendEverySeconds?: number } = {},
-  ): void {
-    this.#sampleEveryMs = (cadence.sampleEverySeconds ?? this.options.sampleEverySeconds ?? 5) * 1000;
-    this.#sendEveryMs = (cadence.sendEverySeconds ?? this.options.sendEverySeconds ?? 300) * 1000;
-    this.#sendOffsetMs = offsetOf(this.host.deviceId, this.#sendEveryMs);
-    const now = this.#clock();
-    this.#nextSampleAt = Math.min(
-      this.#nextSampleAt,
-      (Math.floor(now / this.#sampleEveryMs) + 1) * this.#sampleEveryMs,
-    );
-    this.#nextSendAt = this.#sendSlotAfter(now);
-    this.#schedule();
-  }
-
-  /** The current intervals, in seconds. */
-  get cadence(): { readonly sampleEverySeconds: number; readonly sendEverySeconds: number } {
-    return { sampleEverySeconds: this.#sampleEveryMs / 1000, sendEverySeconds: this.#sendEveryMs / 1000 };
   }
 
   /** The first send slot after `now`: multiples of sendEvery, shifted by this device's offset. */

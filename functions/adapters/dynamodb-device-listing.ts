@@ -9,7 +9,7 @@ import type { Device } from '../domain/device';
 import { type DeviceFilter, matchesDeviceFilter } from '../domain/device-filter';
 import { cohortKey } from '../domain/telemetry';
 import type { DevicePage, ListDevicesQuery } from '../ports/fleet-store';
-import { ANOMALIES_PARTITION, LIFECYCLE_PARTITIONS } from './fleet-partitions';
+import { ANOMALIES_PARTITION } from './fleet-partitions';
 import { decodeCursor, encodeCursor } from './page-cursor';
 
 type Item = Record<string, unknown>;
@@ -42,14 +42,11 @@ const BATCH_GET_KEYS = 100;
  */
 export type DeviceListingPlan =
   | { readonly index: 'anomalies' }
-  | { readonly index: 'lifecycle'; readonly status: 'quarantined' | 'retired' }
   | { readonly index: 'cohort'; readonly cohort: string }
   | { readonly index: 'site'; readonly site: string }
   | { readonly index: 'scan' };
 
 export function planDeviceListing(filter: DeviceFilter): DeviceListingPlan {
-  // The QUARANTINED or RETIRED partition: only those devices, few next to the fleet.
-  if (filter.status !== undefined) return { index: 'lifecycle', status: filter.status };
   if (filter.anomalous) return { index: 'anomalies' };
   const { region, site, hardwareType, version } = filter;
   if (region !== undefined && site !== undefined && hardwareType !== undefined && version !== undefined)
@@ -122,7 +119,6 @@ export function narrowingFilter(plan: DeviceListingPlan, filter: DeviceFilter): 
 /** Key attributes of an item in each read, i.e. the shape of its LastEvaluatedKey. */
 const KEY_NAMES: Record<DeviceListingPlan['index'], readonly string[]> = {
   anomalies: ['pk', 'sk'],
-  lifecycle: ['pk', 'sk'],
   cohort: ['cohort', 'deviceId', 'pk', 'sk'],
   site: ['site', 'deviceId', 'pk', 'sk'],
   scan: ['site', 'deviceId', 'pk', 'sk'],
@@ -143,7 +139,6 @@ function startKeyFrom(plan: DeviceListingPlan, cursor: string): Key {
     if (!entries.every(([k, v]) => expected.has(k) && typeof v === 'string')) return false;
     if (key[READ_MARK] !== plan.index) return false;
     if (plan.index === 'anomalies') return key.pk === ANOMALIES_PARTITION;
-    if (plan.index === 'lifecycle') return key.pk === LIFECYCLE_PARTITIONS[plan.status];
     if (!String(key.pk).startsWith('DEVICE#')) return false;
     if (plan.index === 'site') return key.site === plan.site;
     if (plan.index === 'cohort') return key.cohort === plan.cohort;
@@ -183,10 +178,7 @@ export class DynamoDbDeviceListing {
     let calls = 0;
     // Start with one page's worth; read more per call while the filter keeps few. Reads that
     // fetch their devices next take at most one BatchGetItem's worth per call.
-    const perCall =
-      plan.index === 'anomalies' || plan.index === 'lifecycle' || plan.index === 'cohort'
-        ? BATCH_GET_KEYS
-        : MAX_ITEMS_READ;
+    const perCall = plan.index === 'anomalies' || plan.index === 'cohort' ? BATCH_GET_KEYS : MAX_ITEMS_READ;
     let batch = Math.min(limit, perCall);
     do {
       const budget = Math.min(batch, MAX_ITEMS_READ - itemsRead);
@@ -221,8 +213,7 @@ export class DynamoDbDeviceListing {
     startKey: Key | undefined,
     limit: number,
   ): Promise<RawPage> {
-    const narrowing =
-      plan.index === 'anomalies' || plan.index === 'lifecycle' ? undefined : narrowingFilter(plan, filter);
+    const narrowing = plan.index === 'anomalies' ? undefined : narrowingFilter(plan, filter);
     const common = { TableName: this.tableName, Limit: limit, ExclusiveStartKey: startKey };
     const withKey = (
       input: Pick<QueryCommandInput, 'IndexName' | 'KeyConditionExpression' | 'ConsistentRead'>,
@@ -237,12 +228,8 @@ export class DynamoDbDeviceListing {
         ExpressionAttributeValues: { ...narrowing?.ExpressionAttributeValues, ...values },
       });
     const command =
-      plan.index === 'anomalies' || plan.index === 'lifecycle'
-        ? withKey(
-            { KeyConditionExpression: '#pk = :pk' },
-            { '#pk': 'pk' },
-            { ':pk': plan.index === 'anomalies' ? ANOMALIES_PARTITION : LIFECYCLE_PARTITIONS[plan.status] },
-          )
+      plan.index === 'anomalies'
+        ? withKey({ KeyConditionExpression: '#pk = :pk' }, { '#pk': 'pk' }, { ':pk': ANOMALIES_PARTITION })
         : plan.index === 'cohort'
           ? withKey(
               { IndexName: BY_COHORT_INDEX, KeyConditionExpression: '#cohort = :cohort' },
@@ -279,9 +266,7 @@ export class DynamoDbDeviceListing {
     // byCohort projects only the health attributes, and ANOMALIES holds no device attributes:
     // fetch the device items themselves (bounded: one page of keys), each once: BatchGetItem
     // refuses repeated keys, and any other item carrying a device's index keys would repeat it.
-    const deviceIds = items.map((item) =>
-      String(plan.index === 'anomalies' || plan.index === 'lifecycle' ? item.sk : item.deviceId),
-    );
+    const deviceIds = items.map((item) => String(plan.index === 'anomalies' ? item.sk : item.deviceId));
     const devices = await this.getDevices([...new Set(deviceIds)]);
     const seen = new Set<string>();
     return items.flatMap((item, i) => {

@@ -106,9 +106,8 @@ export class DynamoDbFleetStore implements FleetStore {
         new UpdateCommand({
           TableName: this.tableName,
           Key: deviceKey(report.deviceId),
-          UpdateExpression: `SET firmwareVersion = :fw, reportedShadowVersion = :v, lastReportAt = :at, cohort = :cohort${
-            report.deltaCodecs ? ', deltaCodecs = :codecs' : ''
-          }`,
+          UpdateExpression:
+            'SET firmwareVersion = :fw, reportedShadowVersion = :v, lastReportAt = :at, cohort = :cohort',
           ConditionExpression:
             'attribute_exists(pk) AND #status = :registered AND (attribute_not_exists(reportedShadowVersion) OR reportedShadowVersion < :v)',
           ExpressionAttributeNames: { '#status': 'status' },
@@ -118,7 +117,6 @@ export class DynamoDbFleetStore implements FleetStore {
             ':at': report.reportedAt.toISOString(),
             ':registered': 'registered',
             ':cohort': cohortKey(cohort),
-            ...(report.deltaCodecs ? { ':codecs': [...report.deltaCodecs] } : {}),
           },
           ReturnValues: 'UPDATED_OLD',
         }),
@@ -172,12 +170,8 @@ function toItem(device: Device): Record<string, unknown> {
 
 function fromItem(item: Record<string, unknown>): Device {
   const { pk: _pk, sk: _sk, entity: _entity, connectionState, connectionChangedAt, ...rest } = item;
-  // The device's own bandwidth policy is the `bandwidthPolicy` key of its configuration layer.
-  const ownPolicy = (rest.configLayer as { bandwidthPolicy?: Device['bandwidthPolicy'] } | undefined)
-    ?.bandwidthPolicy;
   return {
     ...(rest as Omit<Device, 'connection'>),
-    ...(ownPolicy ? { bandwidthPolicy: ownPolicy } : {}),
     connection: {
       state: (connectionState as Device['connection']['state'] | undefined) ?? 'unknown',
       ...(typeof connectionChangedAt === 'string' ? { changedAt: connectionChangedAt } : {}),

@@ -112,11 +112,8 @@ export class DynamoDbRolloutStore implements RolloutStore {
         const claimed = await this.#conditionalUpdate({
           Key: deviceKey(e.deviceId),
           UpdateExpression: 'SET activeRolloutId = :rollout',
-          // Quarantined or retired since planning: not claimed, and recorded failed below.
-          ConditionExpression:
-            'attribute_exists(pk) AND #status = :registered AND attribute_not_exists(quarantine)',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':rollout': rolloutId, ':registered': 'registered' },
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: { ':rollout': rolloutId },
         });
         if (!claimed) gone.push(e);
       }
@@ -126,7 +123,7 @@ export class DynamoDbRolloutStore implements RolloutStore {
       await this.#change(rolloutId, e.waveIndex, e.deviceId, (current) =>
         current.stage === 'failed'
           ? undefined
-          : { ...current, stage: 'failed', reason: 'device not registered, retired or quarantined' },
+          : { ...current, stage: 'failed', reason: 'device not registered' },
       );
     }
   }

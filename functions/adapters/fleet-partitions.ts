@@ -8,8 +8,3 @@
 export const COHORTS_PARTITION = 'COHORTS';
 /** One entry per device the analysis flagged as unlike its peers. */
 export const ANOMALIES_PARTITION = 'ANOMALIES';
-/**
- * One entry per quarantined, and per retired, device (sk = device id): `GET /devices?status=`
- * reads these instead of the fleet (domain/device-lifecycle.ts).
- */
-export const LIFECYCLE_PARTITIONS = { quarantined: 'QUARANTINED', retired: 'RETIRED' } as const;

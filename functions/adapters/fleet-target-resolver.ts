@@ -4,7 +4,6 @@ import {
   QueryCommand,
   ScanCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { isDeltaCodec } from '../../contract/delta-codecs';
 import { ValidationError } from '../domain/errors';
 import type { RolloutTarget } from '../domain/rollout';
 import type { TargetDevice, TargetResolver } from '../ports/target-resolver';
@@ -12,16 +11,11 @@ import { isAwsApiError } from '../shared/aws-api/aws-service';
 import type { IotApi } from '../shared/aws-api/iot';
 import { BY_SITE_INDEX } from './dynamodb-fleet-store';
 
-const PROJECTION = 'deviceId, hardwareType, site, #region, firmwareVersion, deltaCodecs, #status, quarantine';
-/** A rollout takes registered devices that are not quarantined (domain/device-lifecycle.ts). */
-const ELIGIBLE = '#status = :registered AND attribute_not_exists(quarantine)';
-const eligible = (item: Record<string, unknown>) =>
-  item.status === 'registered' && item.quarantine === undefined;
+const PROJECTION = 'deviceId, hardwareType, site, #region, firmwareVersion, #status';
 
 /**
  * Resolves rollout targets against the fleet table: a filter reads the site index (or scans),
- * a thing group or device list reads the named devices. Only registered devices that are not
- * quarantined count; retired ones never do.
+ * a thing group or device list reads the named devices. Only registered devices count.
  */
 export class FleetTargetResolver implements TargetResolver {
   constructor(
@@ -57,14 +51,14 @@ export class FleetTargetResolver implements TargetResolver {
         site === undefined
           ? new ScanCommand({
               ...common,
-              FilterExpression: `entity = :device AND ${ELIGIBLE}`,
+              FilterExpression: 'entity = :device AND #status = :registered',
               ExpressionAttributeValues: { ':device': 'device', ':registered': 'registered' },
             })
           : new QueryCommand({
               ...common,
               IndexName: BY_SITE_INDEX,
               KeyConditionExpression: 'site = :site',
-              FilterExpression: ELIGIBLE,
+              FilterExpression: '#status = :registered',
               ExpressionAttributeValues: { ':site': site, ':registered': 'registered' },
             }),
       );
@@ -95,7 +89,9 @@ export class FleetTargetResolver implements TargetResolver {
       };
       while (request && Object.keys(request).length > 0) {
         const page = await this.dynamo.send(new BatchGetCommand({ RequestItems: request }));
-        devices.push(...(page.Responses?.[this.tableName] ?? []).filter(eligible).map(toTarget));
+        devices.push(
+          ...(page.Responses?.[this.tableName] ?? []).filter((d) => d.status === 'registered').map(toTarget),
+        );
         request = page.UnprocessedKeys as typeof request;
       }
     }
@@ -128,6 +124,5 @@ function toTarget(item: Record<string, unknown>): TargetDevice {
     site: String(item.site),
     region: String(item.region),
     ...(typeof item.firmwareVersion === 'string' ? { firmwareVersion: item.firmwareVersion } : {}),
-    ...(Array.isArray(item.deltaCodecs) ? { deltaCodecs: item.deltaCodecs.filter(isDeltaCodec) } : {}),
   };
 }

@@ -59,7 +59,6 @@ export class InMemoryFleetStore implements FleetStore, BandwidthPolicyStore {
     this.#devices.set(report.deviceId, {
       ...device,
       firmwareVersion: report.firmwareVersion,
-      ...(report.deltaCodecs ? { deltaCodecs: report.deltaCodecs } : {}),
       reportedShadowVersion: report.shadowVersion,
       lastReportAt: report.reportedAt.toISOString(),
     });

@@ -1,4 +1,3 @@
-import { DELTA_CODECS } from '../../contract/delta-codecs';
 import { COMPONENT_NAME } from '../../contract/ota-names';
 import * as z from '../../contract/zod-mini';
 import { deltaKey } from '../domain/delta';
@@ -34,14 +33,6 @@ export const BuildDeltaEventV1 = z.strictObject({
       image,
       deltaKey: z.string().check(z.minLength(1), z.maxLength(1024)),
       deviceCount: z.number().check(z.int(), z.positive()),
-      /** Absent in builds planned before codecs: zstd only. */
-      codecs: z.optional(
-        z.array(z.enum(DELTA_CODECS)).check(
-          z.minLength(1),
-          z.refine((codecs) => new Set(codecs).size === codecs.length, { message: 'codecs must differ' }),
-        ),
-      ),
-      zstdOnlyDevices: z.optional(z.number().check(z.int(), z.nonnegative())),
     })
     .check(
       z.refine((b) => b.deltaKey === deltaKey(b.releaseId, b.hardwareType, b.component, b.base.sha256), {

@@ -7,9 +7,7 @@ const epochTime = z.number().check(z.int(), z.positive());
 
 /**
  * What the shadow report rule forwards (V1): the `update/accepted` document of a device's classic
- * shadow, plus `thingName` taken from the topic. Only `firmwareVersion` and `deltaCodecs` (the
- * delta codecs the agent applies; names this backend does not know are ignored, so a newer agent's
- * report is not refused) are read from `reported`.
+ * shadow, plus `thingName` taken from the topic. Only `firmwareVersion` is read from `reported`.
  */
 export const ShadowReportEventV1 = z.object({
   thingName: deviceId,
@@ -25,11 +23,6 @@ export const ShadowReportEventV1 = z.object({
             z.maxLength(64),
             z.regex(/^[0-9A-Za-z.+_-]+$/, 'use letters, digits and . + _ -'),
           ),
-      ),
-      deltaCodecs: z.optional(
-        z
-          .array(z.string().check(z.regex(/^[a-z0-9-]{1,32}$/, 'a codec name: a-z, 0-9 and -')))
-          .check(z.maxLength(8)),
       ),
     }),
   }),
@@ -53,8 +46,6 @@ const JobExecutionEventFields = z.looseObject({
   thingArn: z.string().check(z.regex(THING_ARN, 'not a thing ARN')),
   status: z.enum(JOB_EXECUTION_STATUSES),
   timestamp: epochTime,
-  /** What the device (or a cancellation) said; remote commands carry their result here. */
-  statusDetails: z.optional(z.record(z.string(), z.string())),
 });
 
 /**
@@ -67,22 +58,18 @@ const JobExecutionEventFields = z.looseObject({
 export const JobExecutionEventV1 = z.pipe(
   z.pipe(
     JobExecutionEventFields,
-    z.transform(
-      ({ jobId, thingArn, status, timestamp, statusDetails }: z.output<typeof JobExecutionEventFields>) => ({
-        jobId,
-        deviceId: THING_ARN.exec(thingArn)?.[1] ?? '',
-        status,
-        at: new Date(timestamp < 1e11 ? timestamp * 1000 : timestamp),
-        ...(statusDetails ? { statusDetails } : {}),
-      }),
-    ),
+    z.transform(({ jobId, thingArn, status, timestamp }: z.output<typeof JobExecutionEventFields>) => ({
+      jobId,
+      deviceId: THING_ARN.exec(thingArn)?.[1] ?? '',
+      status,
+      at: new Date(timestamp < 1e11 ? timestamp * 1000 : timestamp),
+    })),
   ),
   z.object({
     jobId: z.string(),
     deviceId: deviceId,
     status: z.enum(JOB_EXECUTION_STATUSES),
     at: z.date(),
-    statusDetails: z.optional(z.record(z.string(), z.string())),
   }),
 );
 export type JobExecutionEventV1 = z.output<typeof JobExecutionEventV1>;

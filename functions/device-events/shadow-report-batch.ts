@@ -1,4 +1,3 @@
-import { isDeltaCodec } from '../../contract/delta-codecs';
 import { logger } from '../shared/observability';
 import type { makeRecordDeviceReport } from '../use-cases/record-device-report';
 import { type DeviceEventBatch, makeDeviceEventBatch } from './device-event-batch';
@@ -11,11 +10,9 @@ export const makeShadowReportBatch = (ports: {
   makeDeviceEventBatch('shadow report', ShadowReportEventV1, async (report) => {
     const firmwareVersion = report.state.reported.firmwareVersion;
     if (firmwareVersion === undefined) return;
-    const reportedCodecs = report.state.reported.deltaCodecs;
     const outcome = await ports.recordDeviceReport({
       deviceId: report.thingName,
       firmwareVersion,
-      ...(reportedCodecs ? { deltaCodecs: reportedCodecs.filter(isDeltaCodec) } : {}),
       shadowVersion: report.version,
       reportedAt: new Date(report.timestamp * 1000),
     });

@@ -1,16 +1,10 @@
 /**
- * Deltas: patches that rebuild one component's image of a release for one hardware type from the
- * image of the same component devices already run. A rollout's devices say which images those are
- * (their `fromVersion`), so deltas are planned per rollout, and built once per (release, hardware
- * type, component, base image): a record of each build, also of one not worth sending, keeps it
- * from being redone.
- *
- * Two codecs (contract/delta-codecs.ts): zstd patch-from, which every agent applies, and EDGD v1,
- * smaller and applied in bounded memory, which agents that report it apply. A build tries the
- * codecs the base's devices can use and keeps the smallest valid patch; when that is EDGD and some
- * of those devices apply only zstd, it keeps the zstd patch for them too.
+ * Deltas: zstd patch-from patches (contract/zstd-delta.ts) that rebuild one component's image of a
+ * release for one hardware type from the image of the same component devices already run. A
+ * rollout's devices say which images those are (their `fromVersion`), so deltas are planned per
+ * rollout, and built once per (release, hardware type, component, base image): a record of each
+ * build, also of one not worth sending, keeps it from being redone.
  */
-import { type DeltaCodec, EDGD_V1, ZSTD_PATCH_FROM } from '../../contract/delta-codecs';
 import { DomainError } from './errors';
 import type { DeviceExecution } from './rollout';
 
@@ -60,40 +54,7 @@ export interface Delta {
   readonly s3VersionId?: string;
   readonly size?: number;
   readonly sha256?: string;
-  /** The codec of the patch at `s3Key` (absent: zstd patch-from, as in every record made before codecs). */
-  readonly codec?: DeltaCodec;
-  /**
-   * When the patch above is not zstd and devices that apply only zstd run the base: the zstd
-   * patch for them, also checked to rebuild the image.
-   */
-  readonly zstdPatch?: DeltaPatch;
   readonly createdAt: string;
-}
-
-/** One stored patch of a delta. */
-export interface DeltaPatch {
-  readonly codec: DeltaCodec;
-  readonly s3Key: string;
-  readonly s3VersionId?: string;
-  readonly size: number;
-  readonly sha256: string;
-}
-
-/**
- * The patches a ready delta offers, the zstd one first: an agent that only knows zstd takes the
- * first offer for its base (device/ota/release-trust.ts before codecs), so it must be that one.
- */
-export function patchesOf(delta: Delta): DeltaPatch[] {
-  if (delta.status !== 'ready' || !delta.s3Key || delta.size === undefined || delta.sha256 === undefined)
-    return [];
-  const main: DeltaPatch = {
-    codec: delta.codec ?? ZSTD_PATCH_FROM,
-    s3Key: delta.s3Key,
-    ...(delta.s3VersionId === undefined ? {} : { s3VersionId: delta.s3VersionId }),
-    size: delta.size,
-    sha256: delta.sha256,
-  };
-  return delta.zstdPatch ? [delta.zstdPatch, main] : [main];
 }
 
 /**
@@ -118,30 +79,17 @@ export const MAX_DELTAS_PER_IMAGE = 8;
 export const MAX_DELTA_BUILDS = 128;
 
 /**
- * The largest base or image a zstd build takes: the largest that zstd's window of 2^28 bytes
- * covers (windowLogFor in contract/zstd-delta.ts). The builder holds base, image and patch in
- * memory, and zstd's match tables grow with the window: a 255 MB build peaked at 5.4 GB. Larger
- * images get only an EDGD patch, for devices that apply it.
+ * The largest base or image a build takes: the largest that zstd's window of 2^28 bytes covers
+ * (windowLogFor in contract/zstd-delta.ts). The builder holds base, image and patch in memory, and zstd's
+ * match tables grow with the window: a 255 MB build peaked at 5.4 GB (lib/delta-builder.ts has
+ * 8 GB). Larger images ship in full.
  */
 export const MAX_DELTA_INPUT_BYTES = 2 ** 28 - 1;
-
-/**
- * The largest base or image an EDGD build takes (1 GiB). The builder holds the base, its suffix
- * array (4 bytes a byte), the image and the diff and extra streams (together the image's size):
- * about 7 GB at 1 GiB, with up to 2 GB more while the suffix array is sorted, within the builder
- * Lambda's 10 GB (lib/delta-builder.ts). Time: sorting ran at ~3 MB/s and matching at ~1.5 MB/s
- * on a loaded 2-core machine (bench/delta.ts), so a 1 GiB pair needs about 10 of Lambda's 15
- * minutes at worst. Beyond it devices take the full image; the plan leaves such bases out.
- */
-export const MAX_EDGD_INPUT_BYTES = 2 ** 30;
 
 /** Deltas live beside artifacts in the artifact bucket, under their own prefix. */
 export const DELTA_PREFIX = 'deltas/';
 export const deltaKey = (releaseId: string, hardwareType: string, component: string, baseSha256: string) =>
   `${DELTA_PREFIX}${releaseId}/${hardwareType}/${component}/${baseSha256}.zst`;
-/** Where a build stores its patch in `codec`: the zstd key, or beside it for EDGD. */
-export const patchKeyFor = (zstdKey: string, codec: DeltaCodec) =>
-  codec === ZSTD_PATCH_FROM ? zstdKey : zstdKey.replace(/\.zst$/, '.edgd');
 
 /** Whether a patch of `patchSize` bytes for an image of `imageSize` bytes is worth offering. */
 export const worthSending = (patchSize: number, imageSize: number) =>
@@ -157,10 +105,6 @@ export interface DeltaBuild {
   readonly image: ReleasedImage;
   /** How many of the rollout's devices run this base: why it was chosen before others. */
   readonly deviceCount: number;
-  /** The codecs to try: zstd within MAX_DELTA_INPUT_BYTES, EDGD when devices on the base apply it. */
-  readonly codecs: readonly DeltaCodec[];
-  /** Devices on this base that apply only zstd: a zstd patch is kept for them even if not the smallest. */
-  readonly zstdOnlyDevices: number;
 }
 
 /**
@@ -172,20 +116,12 @@ export interface DeltaBuild {
  * Left out: devices with no `fromVersion`, or already on the release's version; components whose
  * base image is the release's (the device skips them); bases of unknown versions or with no image
  * of the component for the hardware type (a component new in this release); images or bases above
- * every codec's limit; deltas in `existing` (ready or not worth it). Per hardware type and
+ * MAX_DELTA_INPUT_BYTES; deltas in `existing` (ready or not worth it). Per hardware type and
  * component the MAX_DELTAS_PER_IMAGE bases with most devices are kept, and MAX_DELTA_BUILDS in all.
- *
- * Codecs: each execution stands for `devices`, of which `edgdDevices` (0 if unset) apply EDGD v1.
- * A build tries zstd when the images are within MAX_DELTA_INPUT_BYTES, and EDGD when any of its
- * devices apply it and the images are within MAX_EDGD_INPUT_BYTES; a base no codec can serve is
- * left out.
  */
 export function planDeltas(
   release: ReleaseImages,
-  executions: readonly (Pick<DeviceExecution, 'hardwareType' | 'fromVersion'> & {
-    devices?: number;
-    edgdDevices?: number;
-  })[],
+  executions: readonly (Pick<DeviceExecution, 'hardwareType' | 'fromVersion'> & { devices?: number })[],
   baseReleases: readonly ReleaseImages[],
   existing: readonly Pick<Delta, 'releaseId' | 'hardwareType' | 'component' | 'baseSha256'>[],
 ): DeltaBuild[] {
@@ -197,8 +133,8 @@ export function planDeltas(
       .filter((d) => d.releaseId === release.releaseId)
       .map((d) => JSON.stringify([d.hardwareType, d.component, d.baseSha256])),
   );
-  const builds = new Map<string, Omit<DeltaBuild, 'codecs' | 'zstdOnlyDevices'> & { edgdDevices: number }>();
-  for (const { hardwareType, fromVersion, devices = 1, edgdDevices = 0 } of executions) {
+  const builds = new Map<string, DeltaBuild>();
+  for (const { hardwareType, fromVersion, devices = 1 } of executions) {
     if (fromVersion === undefined || fromVersion === release.version) continue;
     const baseRelease = byVersion.get(fromVersion);
     if (!baseRelease) continue;
@@ -207,6 +143,7 @@ export function planDeltas(
       if (image.hardwareType !== hardwareType) continue;
       const base = bases.get(imageId(image));
       if (!base || base.sha256 === image.sha256) continue;
+      if (image.size > MAX_DELTA_INPUT_BYTES || base.size > MAX_DELTA_INPUT_BYTES) continue;
       const id = JSON.stringify([hardwareType, image.component, base.sha256]);
       if (built.has(id)) continue;
       const planned = builds.get(id);
@@ -222,18 +159,10 @@ export function planDeltas(
         },
         image: imageOf(image),
         deviceCount: (planned?.deviceCount ?? 0) + devices,
-        edgdDevices: (planned?.edgdDevices ?? 0) + Math.min(edgdDevices, devices),
       });
     }
   }
-  const withCodecs = [...builds.values()].flatMap(({ edgdDevices, ...build }): DeltaBuild[] => {
-    const largest = Math.max(build.image.size, build.base.size);
-    const codecs: DeltaCodec[] = [];
-    if (largest <= MAX_DELTA_INPUT_BYTES) codecs.push(ZSTD_PATCH_FROM);
-    if (edgdDevices > 0 && largest <= MAX_EDGD_INPUT_BYTES) codecs.push(EDGD_V1);
-    return codecs.length > 0 ? [{ ...build, codecs, zstdOnlyDevices: build.deviceCount - edgdDevices }] : [];
-  });
-  const ranked = withCodecs.sort(
+  const ranked = [...builds.values()].sort(
     (a, b) =>
       b.deviceCount - a.deviceCount ||
       a.hardwareType.localeCompare(b.hardwareType) ||

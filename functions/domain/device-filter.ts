@@ -16,11 +16,6 @@ export interface DeviceFilter {
   readonly health?: DeviceHealth | 'unknown';
   /** Only devices the fleet analysis has flagged. */
   readonly anomalous?: true;
-  /**
-   * Only quarantined, or only retired, devices (domain/device-lifecycle.ts). Without it a listing
-   * holds registered devices, quarantined ones included, and never retired ones.
-   */
-  readonly status?: 'quarantined' | 'retired';
 }
 
 /**
@@ -38,8 +33,7 @@ export function deviceVersion(device: Device): string | undefined {
 /** Whether a registered device matches every filter given; an absent filter matches all. */
 export function matchesDeviceFilter(device: Device, filter: DeviceFilter): boolean {
   return (
-    (filter.status === 'retired' ? device.status === 'retired' : device.status === 'registered') &&
-    (filter.status !== 'quarantined' || device.quarantine !== undefined) &&
+    device.status === 'registered' &&
     (filter.site === undefined || device.site === filter.site) &&
     (filter.region === undefined || device.region === filter.region) &&
     (filter.hardwareType === undefined || device.hardwareType === filter.hardwareType) &&

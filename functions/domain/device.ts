@@ -1,7 +1,4 @@
 import type { BandwidthPolicy } from '../../contract/bandwidth-policy';
-import type { DeltaCodec } from '../../contract/delta-codecs';
-import type { DeviceInventoryV1 } from '../../contract/device-commands';
-import type { CertificateRotation, Quarantine, Retirement } from './device-lifecycle';
 import type { LatestMetric } from './telemetry';
 
 /**
@@ -18,27 +15,13 @@ export interface DeviceProfile {
 }
 
 export interface Device extends DeviceProfile {
-  /** `retired` keeps the item (and its history) but ends the device: see domain/device-lifecycle.ts. */
-  readonly status: 'provisioning' | 'registered' | 'retired';
+  readonly status: 'provisioning' | 'registered';
   readonly registeredAt: string;
   readonly certificateId?: string;
-  /** Expiry of `certificateId` (ISO), known once it was issued or rotated by the lifecycle flows. */
-  readonly certificateNotAfter?: string;
-  /** The latest certificate rotation, pending (`issued`) or done (`confirmed`). */
-  readonly rotation?: CertificateRotation;
-  /** Set while the device is quarantined: no rollouts, a restricted IoT policy. */
-  readonly quarantine?: Quarantine;
-  /** Set once the device is retired. */
-  readonly retirement?: Retirement;
   /** What the device itself last reported through its shadow; undefined until it first reports. */
   readonly firmwareVersion?: string;
   /** Shadow version of the last applied report: older or repeated reports are ignored. */
   readonly reportedShadowVersion?: number;
-  /**
-   * The delta codecs the agent last reported it applies (contract/delta-codecs.ts); undefined: an
-   * agent from before codecs, which applies zstd patch-from only.
-   */
-  readonly deltaCodecs?: readonly DeltaCodec[];
   readonly lastReportAt?: string;
   readonly connection: { readonly state: ConnectionState; readonly changedAt?: string };
   /** The device's own bandwidth policy; without one it follows its site's (if the site has one). */
@@ -53,8 +36,6 @@ export interface Device extends DeviceProfile {
   readonly cohort?: string;
   /** Set by the fleet analysis while the device is unlike its cohort. */
   readonly anomaly?: DeviceAnomaly;
-  /** What the device last reported it runs and is (the inventory command). */
-  readonly inventory?: DeviceInventoryV1;
 }
 
 export type DeviceHealth = 'healthy' | 'degraded' | 'unhealthy';
@@ -98,8 +79,6 @@ export function newDevice(profile: DeviceProfile, now: Date): Device {
 export interface DeviceReport {
   readonly deviceId: string;
   readonly firmwareVersion: string;
-  /** The delta codecs the agent applies, when it reports them (known codecs only). */
-  readonly deltaCodecs?: readonly DeltaCodec[];
   readonly shadowVersion: number;
   readonly reportedAt: Date;
 }

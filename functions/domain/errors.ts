@@ -29,17 +29,6 @@ export class DeviceNotFoundError extends DomainError {
   }
 }
 
-/** No command with that id for that device (a command id from another device is not found either). */
-export class CommandNotFoundError extends DomainError {
-  override readonly name = 'CommandNotFoundError';
-  constructor(
-    readonly deviceId: string,
-    readonly commandId: string,
-  ) {
-    super(`Command ${commandId} not found for device ${deviceId}`);
-  }
-}
-
 export class ForbiddenError extends DomainError {
   override readonly name = 'ForbiddenError';
 }

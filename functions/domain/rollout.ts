@@ -102,8 +102,6 @@ export interface RolloutBase {
   readonly hardwareType: string;
   readonly fromVersion: string;
   readonly devices: number;
-  /** How many of them reported that they apply EDGD v1 deltas (contract/delta-codecs.ts); absent: none. */
-  readonly edgdDevices?: number;
 }
 
 /** Base versions a rollout item keeps: delta planning needs the most common ones only. */
@@ -111,21 +109,14 @@ const MAX_BASES = 64;
 
 /** How many devices run each (hardware type, version), most first: what delta planning needs. */
 export function basesOf(
-  executions: readonly Pick<DeviceExecution, 'hardwareType' | 'fromVersion' | 'deviceId'>[],
-  appliesEdgd: (deviceId: string) => boolean = () => false,
+  executions: readonly Pick<DeviceExecution, 'hardwareType' | 'fromVersion'>[],
 ): RolloutBase[] {
   const counts = new Map<string, RolloutBase>();
-  for (const { hardwareType, fromVersion, deviceId } of executions) {
+  for (const { hardwareType, fromVersion } of executions) {
     if (fromVersion === undefined) continue;
     const key = JSON.stringify([hardwareType, fromVersion]);
     const seen = counts.get(key);
-    const edgdDevices = (seen?.edgdDevices ?? 0) + (appliesEdgd(deviceId) ? 1 : 0);
-    counts.set(key, {
-      hardwareType,
-      fromVersion,
-      devices: (seen?.devices ?? 0) + 1,
-      ...(edgdDevices > 0 ? { edgdDevices } : {}),
-    });
+    counts.set(key, { hardwareType, fromVersion, devices: (seen?.devices ?? 0) + 1 });
   }
   return [...counts.values()].sort((a, b) => b.devices - a.devices).slice(0, MAX_BASES);
 }

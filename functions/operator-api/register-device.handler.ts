@@ -3,13 +3,14 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { dynamoDb } from '#clients/dynamodb';
 import { iot } from '#clients/iot';
+import { iotData } from '#clients/iot-data-plane';
 import { s3 } from '#clients/s3';
-import { sqs } from '#clients/sqs';
+import { DynamoDbBandwidthPolicyStore } from '../adapters/dynamodb-bandwidth-policy-store';
 import { DynamoDbFleetStore } from '../adapters/dynamodb-fleet-store';
 import { DynamoDbTrustStore } from '../adapters/dynamodb-trust-store';
 import { IotDeviceIdentityProvider } from '../adapters/iot-device-identity';
+import { IotDeviceShadow } from '../adapters/iot-device-shadow';
 import { S3TrustFiles } from '../adapters/s3-trust-files';
-import { SqsConfigFanOutQueue } from '../adapters/sqs-config-fan-out-queue';
 import { systemClock } from '../ports/clock';
 import { deviceConnectionFromEnv } from '../shared/device-connection-config';
 import { requireEnv } from '../shared/env';
@@ -22,13 +23,12 @@ import { httpErrors, json, requireRole } from './http';
 import { RegisterDeviceRequest } from './schemas';
 
 const tableName = requireEnv('FLEET_TABLE_NAME');
-const configQueue = new SqsConfigFanOutQueue(sqs, requireEnv('CONFIG_FAN_OUT_QUEUE_URL'));
 const registerDevice = makeRegisterDevice({
   fleetStore: new DynamoDbFleetStore(dynamoDb, tableName),
   identity: new IotDeviceIdentityProvider(iot, requireEnv('DEVICE_POLICY_NAME'), deviceConnectionFromEnv()),
   clock: systemClock,
-  // The config fan-out worker delivers the new device's merged configuration, moments later.
-  deliverConfig: (deviceId) => configQueue.enqueue({ scope: { layer: 'device', deviceId } }),
+  policies: new DynamoDbBandwidthPolicyStore(dynamoDb, tableName),
+  shadow: new IotDeviceShadow(iotData),
 });
 const trustRoot = makeGetTrustRoot({
   store: new DynamoDbTrustStore(dynamoDb, tableName),

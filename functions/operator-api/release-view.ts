@@ -1,43 +1,6 @@
-import { ComponentSettings, DownloadLimits } from '../../contract/ota';
-import * as z from '../../contract/zod-mini';
-import { ARTIFACT_KINDS } from '../domain/artifact';
 import { isV2Compatible, type Release, type ReleasedArtifact } from '../domain/release';
 
-const ReleasedArtifactView = z.object({
-  artifactId: z.string(),
-  kind: z.enum(ARTIFACT_KINDS),
-  version: z.string(),
-  name: z.nullable(z.string()),
-  size: z.number(),
-  sha256: z.string(),
-});
-
-/** The shape `releaseView` returns: typed against it, so the view and the OpenAPI document agree. */
-export const ReleaseView = z.object({
-  releaseId: z.string(),
-  version: z.string(),
-  notes: z.nullable(z.string()),
-  createdAt: z.string(),
-  /** Hardware type → its components in install order. */
-  components: z.record(
-    z.string(),
-    z.array(
-      z.object({
-        name: z.string(),
-        handler: z.string(),
-        order: z.number(),
-        settings: ComponentSettings,
-        artifact: ReleasedArtifactView,
-      }),
-    ),
-  ),
-  downloadLimits: z.record(z.string(), DownloadLimits),
-  /** Single-image releases only: hardware type → its one artifact. */
-  artifacts: z.optional(z.record(z.string(), ReleasedArtifactView)),
-});
-export type ReleaseView = z.output<typeof ReleaseView>;
-
-const artifactView = (artifact: ReleasedArtifact): z.output<typeof ReleasedArtifactView> => ({
+const artifactView = (artifact: ReleasedArtifact) => ({
   artifactId: artifact.artifactId,
   kind: artifact.kind,
   version: artifact.version,
@@ -52,7 +15,7 @@ const artifactView = (artifact: ReleasedArtifact): z.output<typeof ReleasedArtif
  * single-image release also keeps `artifacts` (hardware type → its one artifact), as clients from
  * before multi-component releases read it.
  */
-export function releaseView(release: Release): ReleaseView {
+export function releaseView(release: Release) {
   const hardwareTypes = Object.entries(release.components).sort(([a], [b]) => a.localeCompare(b));
   return {
     releaseId: release.releaseId,

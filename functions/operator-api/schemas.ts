@@ -59,8 +59,6 @@ export const ListDevicesQuery = z.strictObject({
       z.transform((): true => true),
     ),
   ),
-  /** Only quarantined or only retired devices (an index of those few; `active` would be most of the fleet). */
-  status: z.optional(z.enum(['quarantined', 'retired'], 'one of quarantined, retired')),
   limit: pageSize(100, 25),
   cursor,
 });

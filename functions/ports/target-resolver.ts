@@ -1,12 +1,9 @@
-import type { DeltaCodec } from '../../contract/delta-codecs';
 import type { RolloutTarget } from '../domain/rollout';
 import type { PlanDevice } from '../domain/wave-plan';
 
 export interface TargetDevice extends PlanDevice {
   readonly region: string;
   readonly firmwareVersion?: string;
-  /** The delta codecs it reported it applies (Device.deltaCodecs). */
-  readonly deltaCodecs?: readonly DeltaCodec[];
 }
 
 /** Turns a rollout target (thing group, filter, or device list) into registered devices. */

@@ -1,10 +1,7 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
-import { dynamoDb } from '#clients/dynamodb';
-import { DynamoDbRolloutEligibility } from '../adapters/dynamodb-rollout-eligibility';
 import { requireEnv } from '../shared/env';
 import { logger } from '../shared/observability';
-import { once } from '../shared/once';
 import { parseInput } from '../shared/parse';
 import { jobs } from '../shared/rollout-ports/jobs';
 import { orchestrator } from '../shared/rollout-ports/orchestrator';
@@ -25,9 +22,6 @@ import {
 } from '../use-cases/rollouts/run-waves';
 import { makeEndWave } from '../use-cases/rollouts/wave-groups';
 import { StepRequest } from './schemas';
-
-/** Devices quarantined or retired since planning get no job (domain/device-lifecycle.ts). */
-const eligibility = once(() => new DynamoDbRolloutEligibility(dynamoDb, requireEnv('FLEET_TABLE_NAME')));
 
 const healthCheckSeconds = Number(requireEnv('DEVICE_HEALTH_CHECK_SECONDS'));
 const waveTimeoutMinutes = Number(requireEnv('WAVE_TIMEOUT_MINUTES'));
@@ -66,16 +60,12 @@ export const handler = middy<unknown, unknown>()
           request.waveIndex,
         );
       case 'add-wave-devices': {
-        const page = await makeAddWaveDevices({
-          rollouts: rollouts(),
-          jobs: jobs(),
-          eligibility: eligibility(),
-        })(request.rolloutId, request.waveIndex, request.cursor ?? undefined);
-        logger.info('Wave devices added', {
-          waveIndex: request.waveIndex,
-          added: page.added,
-          skipped: page.skipped ?? 0,
-        });
+        const page = await makeAddWaveDevices({ rollouts: rollouts(), jobs: jobs() })(
+          request.rolloutId,
+          request.waveIndex,
+          request.cursor ?? undefined,
+        );
+        logger.info('Wave devices added', { waveIndex: request.waveIndex, added: page.added });
         // Always a `cursor` key, so the state machine's Choice can test it for null.
         return { added: page.added, cursor: page.cursor ?? null };
       }

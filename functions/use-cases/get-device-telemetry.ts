@@ -30,8 +30,6 @@ export const makeGetDeviceTelemetry =
       ports.health.recentWindows(query.deviceId, query.since, query.limit),
       ports.health.recentAlerts(query.deviceId, query.since, query.limit),
     ]);
-    // A retired device stays readable: its history is kept (domain/device-lifecycle.ts).
-    if (device === undefined || device.status === 'provisioning')
-      throw new DeviceNotFoundError(query.deviceId);
+    if (device?.status !== 'registered') throw new DeviceNotFoundError(query.deviceId);
     return { windows, alerts };
   };

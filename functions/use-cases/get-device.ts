@@ -6,7 +6,6 @@ export const makeGetDevice =
   (ports: { fleetStore: FleetStore }) =>
   async (deviceId: string): Promise<Device> => {
     const device = await ports.fleetStore.getDevice(deviceId);
-    // A retired device stays readable: its history is kept (domain/device-lifecycle.ts).
-    if (device === undefined || device.status === 'provisioning') throw new DeviceNotFoundError(deviceId);
+    if (device?.status !== 'registered') throw new DeviceNotFoundError(deviceId);
     return device;
   };

@@ -1,6 +1,8 @@
 import { type Device, type DeviceProfile, newDevice } from '../domain/device';
+import type { BandwidthPolicyStore } from '../ports/bandwidth-policy-store';
 import type { Clock } from '../ports/clock';
 import type { DeviceConnection, DeviceCredentials, DeviceIdentityProvider } from '../ports/device-identity';
+import type { DeviceShadow } from '../ports/device-shadow';
 import type { FleetStore } from '../ports/fleet-store';
 
 export interface RegisterDeviceInput extends DeviceProfile {
@@ -21,9 +23,8 @@ export interface RegisteredDevice {
  * 2. provisions the thing, its certificate (from the device's CSR when it sent one) and policy
  *    attachment;
  * 3. marks the record registered;
- * 4. has its merged configuration (fleet and site layers) delivered into its `config` shadow
- *    (the config fan-out's queue), so the device finds it even if a fan-out of a layer change
- *    passed it by;
+ * 4. if its site has a bandwidth policy, puts it into the device's shadow, so the device finds
+ *    it on its first connect;
  * 5. looks up where devices connect.
  * If any step after 1 fails (a CSR the certificate authority refuses among them), both the
  * identity and the record are removed again.
@@ -33,11 +34,11 @@ export const makeRegisterDevice =
     fleetStore: FleetStore;
     identity: DeviceIdentityProvider;
     clock: Clock;
-    /** Has the device's merged configuration delivered (a message to the config fan-out). */
-    deliverConfig: (deviceId: string) => Promise<unknown>;
+    policies: Pick<BandwidthPolicyStore, 'getSitePolicy'>;
+    shadow: DeviceShadow;
   }) =>
   async ({ csr, ...input }: RegisterDeviceInput): Promise<RegisteredDevice> => {
-    const { fleetStore, identity, clock, deliverConfig } = ports;
+    const { fleetStore, identity, clock, policies, shadow } = ports;
     const { deviceId, hardwareType, site, region } = input;
     const profile: DeviceProfile = { deviceId, hardwareType, site, region };
     await fleetStore.createDevice(newDevice(profile, clock.now()));
@@ -45,7 +46,8 @@ export const makeRegisterDevice =
     try {
       credentials = await identity.provision(profile, csr);
       const device = await fleetStore.completeRegistration(deviceId, credentials.certificateId);
-      await deliverConfig(deviceId);
+      const sitePolicy = await policies.getSitePolicy(site);
+      if (sitePolicy) await shadow.setDesiredBandwidthPolicy(deviceId, sitePolicy);
       return { device, credentials, connection: await identity.connection() };
     } catch (error) {
       await identity.deprovision(deviceId, credentials);

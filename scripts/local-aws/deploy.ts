@@ -16,7 +16,6 @@ export interface StackOutputs {
   readonly OnlineKeyArns: string;
   readonly TrustPublisherFunctionName: string;
   readonly DevicePolicyName: string;
-  readonly QuarantinePolicyName: string;
   readonly DeadLetterQueueUrl: string;
   readonly TelemetryBucketName: string;
   readonly TelemetryGlueDatabase: string;

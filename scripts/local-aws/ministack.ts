@@ -38,8 +38,6 @@ export const PROJECT_DIR = fileURLToPath(new URL('../../', import.meta.url));
 export const RUNTIME_DIR = join(PROJECT_DIR, '.edgeops');
 const VENV_DIR = join(RUNTIME_DIR, 'venv');
 const MINISTACK_BIN = join(VENV_DIR, 'bin', 'ministack');
-/** Runs MiniStack with this project's patches for its gaps (fleet provisioning's create-from-csr). */
-const MINISTACK_LAUNCHER = fileURLToPath(new URL('./ministack-patches/launch.py', import.meta.url));
 /** One file per emulator this project started and has not stopped yet. */
 const RECORDS_DIR = join(RUNTIME_DIR, 'local-aws');
 /** Set in the environment of the emulator, so every process it runs carries it. */
@@ -339,8 +337,7 @@ export async function startLocalAws(options: StartOptions = {}): Promise<LocalAw
   const id = randomUUID();
 
   const logFd = openSync(logFile, 'w');
-  // MiniStack through our launcher, which patches its known gaps first (ministack-patches/).
-  const emulator = spawnSupervised(join(VENV_DIR, 'bin', 'python3'), [MINISTACK_LAUNCHER], {
+  const emulator = spawnSupervised(MINISTACK_BIN, [], {
     cwd: workDir,
     stdio: logFd,
     env: {

@@ -56,7 +56,7 @@ describe.each(STAGE_NAMES)('delta builder in the %s stage', (stage) => {
   it('has the memory and time to build deltas of 200 MB images, in memory', () => {
     const fn = resource(template(stage), functionId(template(stage), 'BuildDelta')).Properties;
 
-    expect(fn).toMatchObject({ MemorySize: 10240, Timeout: 900 });
+    expect(fn).toMatchObject({ MemorySize: 8192, Timeout: 900 });
     expect(fn?.EphemeralStorage).toBeUndefined();
   });
 

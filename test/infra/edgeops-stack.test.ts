@@ -192,10 +192,7 @@ describe('release trust: online signing keys', () => {
             render((statement.Principal as { AWS?: unknown } | undefined)?.AWS ?? statement.Principal),
           );
 
-        // The account administers (no Sign, no PutKeyPolicy: test/infra/release-trust.test.ts); the publisher signs.
-        expect(new Set(allowed)).toEqual(
-          new Set(['arn:<AWS::Partition>:iam::<AWS::AccountId>:root', `<${publisherRole(stage)}.Arn>`]),
-        );
+        expect(new Set(allowed)).toEqual(new Set(['arn:<AWS::Partition>:iam::<AWS::AccountId>:root']));
         expect(deny).toMatchObject({ Action: 'kms:Sign', Principal: { AWS: '*' } });
         const condition = deny?.Condition as { ArnNotLike?: Record<string, unknown> } | undefined;
         expect(asList(condition?.ArnNotLike?.['aws:PrincipalArn']).map(render)).toEqual([
@@ -246,34 +243,27 @@ describe('device IoT policy', () => {
 });
 
 describe('operator API', () => {
-  it.each(STAGE_NAMES)(
-    'requires a Cognito user-pool token on every method but GET /openapi.json in the %s stage',
-    (stage) => {
-      const userPool = outputTarget(template(stage), 'UserPoolId');
-      const all = Object.entries(resourcesOfType(template(stage), 'AWS::ApiGateway::Method')).filter(
-        ([, method]) => method.Properties?.HttpMethod !== 'OPTIONS',
-      );
-      // The API's OpenAPI document is public on purpose (lib/operator-api.ts says why).
-      const openApi = all.filter(([id]) => /ApiopenapijsonGET/.test(id));
-      expect(openApi).toHaveLength(1);
-      const methods = all.filter((entry) => !openApi.includes(entry));
+  it.each(STAGE_NAMES)('requires a Cognito user-pool token on every method in the %s stage', (stage) => {
+    const userPool = outputTarget(template(stage), 'UserPoolId');
+    const methods = Object.entries(resourcesOfType(template(stage), 'AWS::ApiGateway::Method')).filter(
+      ([, method]) => method.Properties?.HttpMethod !== 'OPTIONS',
+    );
 
-      const unprotected = methods
-        .filter(([, method]) => {
-          const authorizerId = render(method.Properties?.AuthorizerId).replace(/^<(.+)>$/, '$1');
-          const authorizer = resourcesOfType(template(stage), 'AWS::ApiGateway::Authorizer')[authorizerId];
-          return !(
-            method.Properties?.AuthorizationType === 'COGNITO_USER_POOLS' &&
-            authorizer?.Properties?.Type === 'COGNITO_USER_POOLS' &&
-            asList(authorizer.Properties.ProviderARNs).map(render).join() === `<${userPool}.Arn>`
-          );
-        })
-        .map(([id]) => id);
+    const unprotected = methods
+      .filter(([, method]) => {
+        const authorizerId = render(method.Properties?.AuthorizerId).replace(/^<(.+)>$/, '$1');
+        const authorizer = resourcesOfType(template(stage), 'AWS::ApiGateway::Authorizer')[authorizerId];
+        return !(
+          method.Properties?.AuthorizationType === 'COGNITO_USER_POOLS' &&
+          authorizer?.Properties?.Type === 'COGNITO_USER_POOLS' &&
+          asList(authorizer.Properties.ProviderARNs).map(render).join() === `<${userPool}.Arn>`
+        );
+      })
+      .map(([id]) => id);
 
-      expect(methods.length).toBeGreaterThan(0);
-      expect(unprotected).toEqual([]);
-    },
-  );
+    expect(methods.length).toBeGreaterThan(0);
+    expect(unprotected).toEqual([]);
+  });
 
   it.each(STAGE_NAMES)('writes access logs and X-Ray traces for the %s stage', (stage) => {
     template(stage).hasResourceProperties('AWS::ApiGateway::Stage', {
@@ -388,7 +378,13 @@ describe.each(STAGE_NAMES)('Lambda execution roles in the %s stage', (stage) => 
 
 describe('RegisterDevice execution role', () => {
   const iotRegistry = {
-    'thing/*': ['iot:AttachThingPrincipal', 'iot:CreateThing', 'iot:DeleteThing', 'iot:DetachThingPrincipal'],
+    'thing/*': [
+      'iot:AttachThingPrincipal',
+      'iot:CreateThing',
+      'iot:DeleteThing',
+      'iot:DetachThingPrincipal',
+      'iot:UpdateThingShadow',
+    ],
     'cert/*': ['iot:AttachPolicy', 'iot:DeleteCertificate', 'iot:DetachPolicy', 'iot:UpdateCertificate'],
   };
   const unscopable = ['iot:CreateCertificateFromCsr', 'iot:CreateKeysAndCertificate', 'iot:DescribeEndpoint'];
@@ -407,27 +403,9 @@ describe('RegisterDevice execution role', () => {
     expect(onAnyResource).toEqual(unscopable.map((action) => `${action} on *`));
   });
 
-  /** Every state-changing route's Lambda appends to the audit trail (OperatorApi.addRoute). */
-  const auditAppend = (stage: StageName) => {
-    const [table] = Object.keys(resourcesOfType(template(stage), 'AWS::DynamoDB::Table')).filter((id) =>
-      id.includes('Audit'),
-    );
-    return `dynamodb:PutItem on <${table}.Arn>`;
-  };
-
   /** Registration hands out the newest TUF root (lib/release-trust.ts). */
   const readTrustRoot = (stage: StageName) =>
     `s3:GetObject on <${outputTarget(template(stage), 'ArtifactBucketName')}.Arn>/tuf/*`;
-
-  /** Registration hands a new device's first configuration delivery to the config fan-out queue. */
-  const configFanOut = (stage: StageName) => {
-    const [queue] = Object.keys(resourcesOfType(template(stage), 'AWS::SQS::Queue')).filter((id) =>
-      id.includes('DeviceConfigurationFanOutQueue'),
-    );
-    return ['GetQueueAttributes', 'GetQueueUrl', 'SendMessage'].map(
-      (action) => `sqs:${action} on <${queue}.Arn>`,
-    );
-  };
 
   it('scopes IoT registry actions to thing/* and cert/* ARNs in the aws stage', () => {
     const scoped = Object.entries(iotRegistry).flatMap(([arn, actions]) =>
@@ -440,8 +418,6 @@ describe('RegisterDevice execution role', () => {
         ...unscopable.map((action) => `${action} on *`),
         ...fleetItems('aws'),
         readTrustRoot('aws'),
-        auditAppend('aws'),
-        ...configFanOut('aws'),
         ...TRACING,
       ].sort(),
     );
@@ -455,8 +431,6 @@ describe('RegisterDevice execution role', () => {
         ...registry.map((action) => `${action} on *`),
         ...fleetItems('local'),
         readTrustRoot('local'),
-        auditAppend('local'),
-        ...configFanOut('local'),
         ...TRACING,
       ].sort(),
     );
@@ -506,12 +480,7 @@ describe('operator user pool', () => {
 });
 
 describe.each(STAGE_NAMES)('Lambda functions in the %s stage', (stage) => {
-  // CDK's BucketDeployment handler (the console's files into S3 at deploy time) runs Python with
-  // the AWS CLI layer CDK ships: ours to place, not to write (lib/operator-console.ts).
-  const functions = () =>
-    Object.entries(resourcesOfType(template(stage), 'AWS::Lambda::Function')).filter(
-      ([id]) => !id.startsWith('CustomCDKBucketDeployment'),
-    );
+  const functions = () => Object.entries(resourcesOfType(template(stage), 'AWS::Lambda::Function'));
 
   it('run on Node.js 24', () => {
     const others = functions()
@@ -530,17 +499,5 @@ describe.each(STAGE_NAMES)('Lambda functions in the %s stage', (stage) => {
 
     expect(functions().length).toBeGreaterThan(0);
     expect(untraced).toEqual([]);
-  });
-});
-
-describe('operator console hosting (lib/operator-console.ts; its properties: operator-console.test.ts)', () => {
-  it('is on CloudFront in the aws stage, with its URL as a stack output', () => {
-    template('aws').resourceCountIs('AWS::CloudFront::Distribution', 1);
-    expect(Object.keys(template('aws').findOutputs('ConsoleUrl'))).toEqual(['ConsoleUrl']);
-  });
-
-  it('is not in the local stage, where npm start serves the console', () => {
-    template('local').resourceCountIs('AWS::CloudFront::Distribution', 0);
-    expect(Object.keys(template('local').findOutputs('ConsoleUrl'))).toEqual([]);
   });
 });

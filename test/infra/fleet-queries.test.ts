@@ -76,7 +76,7 @@ describe.each(STAGE_NAMES)('fleet queries in the %s stage', (stage) => {
     ]);
   });
 
-  it('lets ListDevices read bySite and byCohort, the ANOMALIES, QUARANTINED and RETIRED partitions and device items, nothing else', () => {
+  it('lets ListDevices read bySite and byCohort, the ANOMALIES partition and device items, nothing else', () => {
     expect(functionGrants(template(stage), 'ListDevices')).toEqual(
       [
         `dynamodb:BatchGetItem on ${table()}`,
@@ -88,11 +88,7 @@ describe.each(STAGE_NAMES)('fleet queries in the %s stage', (stage) => {
       ].sort(),
     );
     expect(dynamoStatements(stage, 'ListDevices').filter((s) => s.resources.includes(table()))).toEqual([
-      {
-        actions: ['dynamodb:Query'],
-        resources: [table()],
-        partitions: ['ANOMALIES', 'QUARANTINED', 'RETIRED'],
-      },
+      { actions: ['dynamodb:Query'], resources: [table()], partitions: ['ANOMALIES'] },
       { actions: ['dynamodb:BatchGetItem'], resources: [table()], partitions: ['DEVICE#*'] },
     ]);
   });

@@ -28,9 +28,6 @@ const TRACING = ['xray:PutTelemetryRecords on *', 'xray:PutTraceSegments on *'];
 const fleetTable = (stage: StageName) => `<${outputTarget(template(stage), 'FleetTableName')}.Arn>`;
 const bucket = (stage: StageName) => `<${outputTarget(template(stage), 'ArtifactBucketName')}.Arn>`;
 const artifactObjects = (stage: StageName) => `${bucket(stage)}/artifacts/*`;
-/** Every state-changing route appends to the audit trail (OperatorApi.addRoute). */
-const auditAppend = (stage: StageName) =>
-  `dynamodb:PutItem on <${Object.keys(resourcesOfType(template(stage), 'AWS::DynamoDB::Table')).find((id) => id.includes('AuditTable'))}.Arn>`;
 const environmentOf = (stage: StageName, fn: string) =>
   (
     resource(template(stage), functionId(template(stage), fn)).Properties?.Environment as
@@ -85,7 +82,6 @@ describe.each(STAGE_NAMES)('release catalog execution roles in the %s stage', (s
       [
         `dynamodb:PutItem on ${fleetTable(stage)}`,
         `s3:PutObject on ${artifactObjects(stage)}`,
-        auditAppend(stage),
         ...TRACING,
       ].sort(),
     );
@@ -101,7 +97,6 @@ describe.each(STAGE_NAMES)('release catalog execution roles in the %s stage', (s
         `lambda:InvokeFunction on <${seal}.Arn>`,
         `s3:ListBucket on ${bucket(stage)}`,
         `s3:PutObject on ${artifactObjects(stage)}`,
-        auditAppend(stage),
         ...TRACING,
       ].sort(),
     );
@@ -140,7 +135,6 @@ describe.each(STAGE_NAMES)('release catalog execution roles in the %s stage', (s
       [
         `dynamodb:GetItem on ${fleetTable(stage)}`,
         `dynamodb:PutItem on ${fleetTable(stage)}`,
-        auditAppend(stage),
         ...TRACING,
       ].sort(),
     );

@@ -1,27 +1,15 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BandwidthPolicy } from '../../contract/bandwidth-policy';
-import {
-  CONFIG_REPORT_TOPIC,
-  ConfigReportV1,
-  desiredConfigState,
-  EMPTY_CONFIG_REVISION,
-  shadowPatch,
-} from '../../contract/device-config';
-import { BandwidthPolicySync } from '../../device/cloud/bandwidth-policy-sync';
+import { BandwidthPolicy, bandwidthPolicyShadowValue } from '../../contract/bandwidth-policy';
+import { BandwidthPolicySync, type ShadowSession } from '../../device/cloud/bandwidth-policy-sync';
 import { DeviceAgent } from '../../device/device-agent';
-import {
-  InMemoryConfigFanOutQueue,
-  InMemoryDeviceConfigStore,
-} from '../../functions/adapters/in-memory-device-config';
-import type { ConfigShadow } from '../../functions/ports/config-shadow';
-import { makeRunConfigFanOutPage } from '../../functions/use-cases/run-config-fan-out-page';
-import {
-  makeSetDeviceConfigLayer,
-  makeSetSharedConfigLayer,
-} from '../../functions/use-cases/set-config-layer';
+import { InMemoryFleetStore } from '../../functions/adapters/in-memory-fleet-store';
+import { newDevice } from '../../functions/domain/device';
+import type { DeviceShadow } from '../../functions/ports/device-shadow';
+import { makeSetDeviceBandwidthPolicy } from '../../functions/use-cases/set-device-bandwidth-policy';
+import { makeSetSiteBandwidthPolicy } from '../../functions/use-cases/set-site-bandwidth-policy';
 import { FleetSimulator } from '../../simulator/fleet-simulator';
 import { InMemoryIotCore } from '../../simulator/in-memory-iot-core';
 
@@ -34,22 +22,18 @@ const FULL = BandwidthPolicy.parse({
 });
 const PLAIN = BandwidthPolicy.parse({ onMetered: 'wait', timeZone: 'UTC' });
 
-/** What the backend's IotConfigShadow sends (a patch against the current desired), applied in memory. */
-const backendShadow = (core: InMemoryIotCore): ConfigShadow => ({
-  async writeDesired(deviceId, desired) {
-    core.updateConfigDesired(deviceId, shadowPatch(core.configDesiredState(deviceId), desired));
+/** What the backend's IotDeviceShadow sends, applied to the in-memory shadow instead. */
+const backendShadow = (core: InMemoryIotCore): DeviceShadow => ({
+  async setDesiredBandwidthPolicy(deviceId, policy) {
+    core.updateDesired(deviceId, { edgeops: { bandwidthPolicy: bandwidthPolicyShadowValue(policy) } });
   },
 });
-const setConfig = (core: InMemoryIotCore, values: Record<string, unknown>) =>
-  backendShadow(core).writeDesired(THING, desiredConfigState(values));
+const setDesired = (core: InMemoryIotCore, policy: unknown) =>
+  core.updateDesired(THING, { edgeops: { bandwidthPolicy: policy } });
+const reportedPolicy = (core: InMemoryIotCore) =>
+  (core.reportedState(THING)?.edgeops as { bandwidthPolicy?: unknown } | undefined)?.bandwidthPolicy;
 
-/** The device's config reports, parsed with the contract. */
-const reports = (core: InMemoryIotCore, thing = THING) =>
-  core.deviceMessages
-    .filter((m) => m.thingName === thing && m.topic === CONFIG_REPORT_TOPIC(thing))
-    .map((m) => ConfigReportV1.parse(JSON.parse(m.payload)));
-
-/** Polls: log lines and applied policies change without anything the IoT core's waitFor sees. */
+/** Polls: log lines appear without anything happening in the IoT core that waitFor would see. */
 async function eventually<T>(check: () => T | undefined, timeoutMs = 2_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -64,15 +48,14 @@ let core: InMemoryIotCore;
 let logs: string[];
 const agents: DeviceAgent[] = [];
 
-function startAgent(options: { metered?: boolean; thing?: string } = {}) {
-  const thing = options.thing ?? THING;
+function startAgent(options: { metered?: boolean } = {}) {
   const agent = new DeviceAgent({
-    identity: { deviceId: thing },
-    connector: core.connector(thing),
+    identity: { deviceId: THING },
+    connector: core.connector(THING),
     firmwareVersion: '1.0.0',
     requestTimeoutMs: 2_000,
     log: (line) => logs.push(line),
-    ...(options.metered === undefined ? {} : { metered: options.metered }),
+    ...options,
   });
   agents.push(agent);
   return agent;
@@ -87,81 +70,74 @@ afterEach(async () => {
   await Promise.all(agents.splice(0).map((agent) => agent.stop()));
 });
 
-describe('DeviceAgent bandwidth policy from the config shadow', () => {
-  it('starts without a policy when there is no config shadow, and reports the empty configuration', async () => {
+describe('DeviceAgent bandwidth policy from the shadow', () => {
+  it('starts without a policy when the shadow has none', async () => {
     const agent = startAgent();
     await agent.start();
-    const [report] = await eventually(() => (reports(core).length > 0 ? reports(core) : undefined));
+    await core.waitFor(() => core.reportedState(THING)?.firmwareVersion);
 
     expect(agent.currentBandwidthPolicy()).toBeUndefined();
-    expect(report).toMatchObject({ revision: EMPTY_CONFIG_REVISION, applied: {}, rejected: {} });
+    expect(reportedPolicy(core)).toBeUndefined();
   });
 
-  it('takes the desired policy on connect and reports it applied', async () => {
-    await setConfig(core, { bandwidthPolicy: FULL });
+  it('takes the desired policy on connect and reports it back', async () => {
+    setDesired(core, bandwidthPolicyShadowValue(FULL));
     const agent = startAgent();
     await agent.start();
 
-    await eventually(() => agent.currentBandwidthPolicy());
+    await core.waitFor(() => reportedPolicy(core), 2_000, 'reported policy');
     expect(agent.currentBandwidthPolicy()).toEqual(FULL);
-    const last = await eventually(() => reports(core).at(-1));
-    expect(last.applied).toEqual({ bandwidthPolicy: FULL });
-    expect(last.revision).toBe(desiredConfigState({ bandwidthPolicy: FULL }).revision);
+    expect(reportedPolicy(core)).toEqual(FULL);
   });
 
   it('follows changes while connected, including a replacement with fewer fields, and a removal', async () => {
     const agent = startAgent();
     await agent.start();
+    const changes: unknown[] = [];
+    agent.onBandwidthChange(() => changes.push(agent.currentBandwidthPolicy()));
 
-    await setConfig(core, { bandwidthPolicy: FULL });
-    await eventually(() => (agent.currentBandwidthPolicy()?.windows ? true : undefined));
-    await setConfig(core, { bandwidthPolicy: PLAIN });
-    await eventually(() => (agent.currentBandwidthPolicy()?.onMetered === 'wait' ? true : undefined));
+    setDesired(core, bandwidthPolicyShadowValue(FULL));
+    await core.waitFor(() => (agent.currentBandwidthPolicy() ? true : undefined), 2_000, 'first policy');
+    expect(agent.currentBandwidthPolicy()).toEqual(FULL);
+
+    setDesired(core, bandwidthPolicyShadowValue(PLAIN));
+    await core.waitFor(() => (agent.currentBandwidthPolicy()?.onMetered === 'wait' ? true : undefined));
     expect(agent.currentBandwidthPolicy()).toEqual(PLAIN);
-    await setConfig(core, {});
-    await eventually(() => (agent.currentBandwidthPolicy() === undefined ? true : undefined));
-    expect(reports(core).at(-1)?.applied).toEqual({});
+    await core.waitFor(() =>
+      (reportedPolicy(core) as { onMetered?: string })?.onMetered === 'wait' ? true : undefined,
+    );
+    expect(reportedPolicy(core)).toEqual(PLAIN);
+
+    setDesired(core, null);
+    await core.waitFor(() => (agent.currentBandwidthPolicy() === undefined ? true : undefined));
+    await core.waitFor(() => (reportedPolicy(core) === undefined ? true : undefined));
+    expect(changes).toEqual([FULL, PLAIN, undefined]);
   });
 
-  it('rejects an invalid desired policy with the reason and keeps the previous one', async () => {
+  it('ignores an invalid desired policy, logs it, and keeps the previous one', async () => {
+    setDesired(core, bandwidthPolicyShadowValue(PLAIN));
     const agent = startAgent();
     await agent.start();
-    await setConfig(core, { bandwidthPolicy: PLAIN });
-    await eventually(() => agent.currentBandwidthPolicy());
+    await core.waitFor(() => agent.currentBandwidthPolicy());
 
-    await setConfig(core, { bandwidthPolicy: { onMetered: 'sometimes', timeZone: 'UTC' } });
-    const report = await eventually(() => {
-      const last = reports(core).at(-1);
-      return last?.rejected.bandwidthPolicy ? last : undefined;
-    });
+    setDesired(core, { onMetered: 'sometimes', timeZone: 'Mars/Olympus' });
+    await eventually(() => logs.find((line) => line.includes('ignoring invalid desired policy')));
 
-    expect(report.rejected.bandwidthPolicy).toMatch(/invalid value: bandwidthPolicy\.onMetered/);
-    expect(report.applied).toEqual({ bandwidthPolicy: PLAIN });
     expect(agent.currentBandwidthPolicy()).toEqual(PLAIN);
+    expect(logs.find((line) => line.includes('ignoring invalid'))).toMatch(/onMetered: .*timeZone: /);
   });
 
   it('picks up a policy set while it was offline when it reconnects', async () => {
     const agent = startAgent();
     await agent.start();
-    await agent.stop();
-    await setConfig(core, { bandwidthPolicy: PLAIN });
+    core.setReachable(THING, false);
 
-    await agent.start();
-
-    await eventually(() => agent.currentBandwidthPolicy());
-    expect(agent.currentBandwidthPolicy()).toEqual(PLAIN);
-  });
-
-  it('ignores a policy in the classic shadow, which the device itself could write', async () => {
-    const agent = startAgent();
-    await agent.start();
-    core.updateDesired(THING, {
-      edgeops: { bandwidthPolicy: { ...PLAIN, maxBytesPerUpdate: null, windows: null } },
-    });
-    await setConfig(core, { logLevel: 'info' });
-    await eventually(() => (reports(core).at(-1)?.applied.logLevel ? true : undefined));
-
+    setDesired(core, bandwidthPolicyShadowValue(FULL));
     expect(agent.currentBandwidthPolicy()).toBeUndefined();
+    core.setReachable(THING, true);
+
+    await core.waitFor(() => agent.currentBandwidthPolicy(), 2_000, 'policy after reconnect');
+    expect(agent.currentBandwidthPolicy()).toEqual(FULL);
   });
 
   it('exposes a simulated metered link that can change, and tells listeners', async () => {
@@ -180,67 +156,113 @@ describe('DeviceAgent bandwidth policy from the config shadow', () => {
 
 describe('backend to device, end to end in memory', () => {
   it("delivers a site's policy, a device's own on top of it, and the fallback when that is removed", async () => {
-    const store = new InMemoryDeviceConfigStore();
-    store.addDevice(THING, 'plant-a');
-    const queue = new InMemoryConfigFanOutQueue();
-    const ports = { store, shadow: backendShadow(core), queue };
-    const setShared = makeSetSharedConfigLayer(ports);
-    const setDevice = makeSetDeviceConfigLayer(ports);
-    const runPage = makeRunConfigFanOutPage(ports, { sleep: async () => {} });
+    const fleetStore = new InMemoryFleetStore();
+    await fleetStore.createDevice(
+      newDevice({ deviceId: THING, hardwareType: 'rpi4', site: 'plant-a', region: 'eu' }, new Date()),
+    );
+    await fleetStore.completeRegistration(THING, 'cert');
+    const ports = { fleetStore, policies: fleetStore, shadow: backendShadow(core) };
     const agent = startAgent();
     await agent.start();
 
-    await setShared({ layer: 'site', site: 'plant-a' }, { bandwidthPolicy: PLAIN });
-    await queue.drain(runPage);
-    await eventually(() => (agent.currentBandwidthPolicy()?.onMetered === 'wait' ? true : undefined));
-
-    await setDevice(THING, { bandwidthPolicy: FULL });
-    await eventually(() => (agent.currentBandwidthPolicy()?.onMetered === 'delta-only' ? true : undefined));
+    await makeSetSiteBandwidthPolicy(ports)('plant-a', FULL);
+    await core.waitFor(() => agent.currentBandwidthPolicy(), 2_000, 'site policy');
     expect(agent.currentBandwidthPolicy()).toEqual(FULL);
 
-    await setDevice(THING, {});
-    await eventually(() => (agent.currentBandwidthPolicy()?.onMetered === 'wait' ? true : undefined));
+    await makeSetDeviceBandwidthPolicy(ports)(THING, PLAIN);
+    await core.waitFor(() => (agent.currentBandwidthPolicy()?.onMetered === 'wait' ? true : undefined));
+    // No window or cap left over from the site's policy: the shadow merge saw explicit nulls.
     expect(agent.currentBandwidthPolicy()).toEqual(PLAIN);
+
+    await makeSetDeviceBandwidthPolicy(ports)(THING, undefined);
+    await core.waitFor(() => (agent.currentBandwidthPolicy()?.onMetered === 'delta-only' ? true : undefined));
+    expect(agent.currentBandwidthPolicy()).toEqual(FULL);
   });
 });
 
 describe('BandwidthPolicySync on disk', () => {
   let dir: string;
+  let file: string;
+  const reports: Record<string, unknown>[] = [];
+  const session: ShadowSession = {
+    publish: async () => {},
+    report: async (reported) => {
+      reports.push(reported);
+    },
+  };
+  const getAccepted = (state: unknown, version: number) =>
+    Buffer.from(JSON.stringify({ state, version, timestamp: 1 }));
+
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'edgeops-bw-'));
+    file = join(dir, 'bandwidth-policy.json');
+    reports.length = 0;
   });
   afterEach(async () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('keeps the applied policy across a restart, and removing it clears the file', async () => {
-    const file = join(dir, 'bandwidth-policy.json');
-    const first = await BandwidthPolicySync.open({ file, log: () => {} });
-    await first.apply(FULL);
+  it('keeps the applied policy across a restart, and a shadow with none clears it', async () => {
+    const first = await BandwidthPolicySync.open({ thingName: THING, file, log: () => {} });
+    first.handle(
+      `$aws/things/${THING}/shadow/get/accepted`,
+      getAccepted({ desired: { edgeops: { bandwidthPolicy: FULL } } }, 3),
+      session,
+    );
+    await first.settled();
+    expect(JSON.parse(await readFile(file, 'utf8'))).toEqual({ policy: FULL });
+    expect(reports).toEqual([{ edgeops: { bandwidthPolicy: bandwidthPolicyShadowValue(FULL) } }]);
 
-    const second = await BandwidthPolicySync.open({ file, log: () => {} });
+    const second = await BandwidthPolicySync.open({ thingName: THING, file, log: () => {} });
     expect(second.current).toEqual(FULL);
-    await second.apply(undefined);
-    expect((await BandwidthPolicySync.open({ file, log: () => {} })).current).toBeUndefined();
+
+    second.handle(
+      `$aws/things/${THING}/shadow/get/rejected`,
+      Buffer.from(JSON.stringify({ code: 404, message: 'No shadow' })),
+      session,
+    );
+    await second.settled();
+    expect(second.current).toBeUndefined();
+    expect(JSON.parse(await readFile(file, 'utf8'))).toEqual({ policy: null });
   });
 
-  it('refuses a value the schema does not allow, changing nothing', async () => {
-    const sync = await BandwidthPolicySync.open({ log: () => {} });
-    await sync.apply(PLAIN);
-
-    await expect(sync.apply({ onMetered: 'wait', timeZone: 'Mars/Olympus' })).rejects.toThrow(/timeZone/);
+  it('reads a field left null (as local AWS stores a cleared field) as not set', async () => {
+    const sync = await BandwidthPolicySync.open({ thingName: THING, log: () => {} });
+    sync.handle(
+      `$aws/things/${THING}/shadow/get/accepted`,
+      getAccepted({ desired: { edgeops: { bandwidthPolicy: bandwidthPolicyShadowValue(PLAIN) } } }, 2),
+      session,
+    );
+    await sync.settled();
+    expect(bandwidthPolicyShadowValue(PLAIN)).toMatchObject({ windows: null });
     expect(sync.current).toEqual(PLAIN);
   });
 
-  it('counts a corrupt file as no policy, and says so', async () => {
-    const file = join(dir, 'bandwidth-policy.json');
-    await writeFile(file, '{not json');
-    const messages: string[] = [];
-
-    const sync = await BandwidthPolicySync.open({ file, log: (m) => messages.push(m) });
-
+  it('ignores answers older than one already applied, and a corrupt file', async () => {
+    await writeFile(file, '{"policy": {"onMetered": 7}}');
+    const logs: string[] = [];
+    const sync = await BandwidthPolicySync.open({ thingName: THING, file, log: (line) => logs.push(line) });
     expect(sync.current).toBeUndefined();
-    expect(messages.join('\n')).toMatch(/ignoring stored policy/);
+    expect(logs[0]).toMatch(/ignoring stored policy/);
+
+    const topic = `$aws/things/${THING}/shadow/get/accepted`;
+    sync.handle(topic, getAccepted({ desired: { edgeops: { bandwidthPolicy: PLAIN } } }, 5), session);
+    sync.handle(topic, getAccepted({ desired: { edgeops: { bandwidthPolicy: FULL } } }, 4), session);
+    await sync.settled();
+    expect(sync.current).toEqual(PLAIN);
+  });
+
+  it('does not report again when the reported policy already matches', async () => {
+    const sync = await BandwidthPolicySync.open({ thingName: THING, log: () => {} });
+    const state = {
+      desired: { edgeops: { bandwidthPolicy: PLAIN } },
+      reported: { edgeops: { bandwidthPolicy: PLAIN } },
+    };
+    sync.handle(`$aws/things/${THING}/shadow/get/accepted`, getAccepted(state, 1), session);
+    await sync.settled();
+
+    expect(sync.current).toEqual(PLAIN);
+    expect(reports).toEqual([]);
   });
 });
 

@@ -2,7 +2,6 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createEdgdDelta } from '../../contract/delta-edgd-create';
 import { createDelta } from '../../contract/zstd-delta';
 import { rebuildFromDelta } from '../../device/ota/delta-rebuild';
 import { type LocalArtifactServer, startLocalArtifactServer } from '../../simulator/local-artifact-server';
@@ -16,8 +15,6 @@ const IMAGE = Buffer.concat([BASE.subarray(0, 80_000), noise(30_000, 2), BASE.su
 const OTHER_IMAGE = Buffer.concat([BASE.subarray(0, 50_000), noise(30_000, 3), BASE.subarray(60_000)]);
 let PATCH: Buffer;
 let OTHER_PATCH: Buffer;
-let EDGD_PATCH: Buffer;
-let EDGD_V2_PATCH: Buffer;
 
 let server: LocalArtifactServer;
 let dir: string;
@@ -26,14 +23,7 @@ let basePath: string;
 beforeEach(async () => {
   PATCH ??= await createDelta(BASE, IMAGE, { level: 3 });
   OTHER_PATCH ??= await createDelta(BASE, OTHER_IMAGE, { level: 3 });
-  EDGD_PATCH ??= await createEdgdDelta(BASE, IMAGE, { level: 3 });
-  EDGD_V2_PATCH ??= Buffer.concat([EDGD_PATCH.subarray(0, 4), Buffer.from([2]), EDGD_PATCH.subarray(5)]);
-  server = await startLocalArtifactServer({
-    'image.delta': PATCH,
-    'other.delta': OTHER_PATCH,
-    'image.edgd': EDGD_PATCH,
-    'image-v2.edgd': EDGD_V2_PATCH,
-  });
+  server = await startLocalArtifactServer({ 'image.delta': PATCH, 'other.delta': OTHER_PATCH });
   dir = await mkdtemp(join(tmpdir(), 'edgeops-delta-'));
   basePath = join(dir, 'slots', 'a.img');
   await mkdir(join(dir, 'slots'));
@@ -79,33 +69,6 @@ describe('rebuildFromDelta', () => {
     expect(sha256(await readFile(join(dir, 'downloads', 'image.bin')))).toBe(sha256(IMAGE));
     expect(server.requests).toEqual([{ path: 'image.delta', range: undefined, status: 200 }]);
     expect(await downloadsLeft()).toEqual(['image.bin']);
-  });
-
-  it('rebuilds the image from an EDGD v1 patch, told apart from zstd by its first bytes', async () => {
-    const result = await rebuildFromDelta(
-      request({ patch: { url: server.url('image.edgd'), ...facts(EDGD_PATCH) } }),
-    );
-
-    expect(result).toEqual({
-      ok: true,
-      path: join(dir, 'downloads', 'image.bin'),
-      bytesDownloaded: EDGD_PATCH.length,
-    });
-    expect(sha256(await readFile(join(dir, 'downloads', 'image.bin')))).toBe(sha256(IMAGE));
-    expect(await downloadsLeft()).toEqual(['image.bin']);
-  });
-
-  it('refuses an EDGD patch of an unknown format version by name, leaving nothing behind', async () => {
-    const result = await rebuildFromDelta(
-      request({ patch: { url: server.url('image-v2.edgd'), ...facts(EDGD_V2_PATCH) } }),
-    );
-
-    expect(result).toEqual({
-      ok: false,
-      reason: 'delta-apply-failed: unsupported EDGD format version 2: this agent applies version 1 only',
-      bytesDownloaded: EDGD_V2_PATCH.length,
-    });
-    expect(await downloadsLeft()).toEqual([]);
   });
 
   it('refuses a base image that is not the one the delta was made from, before fetching anything', async () => {

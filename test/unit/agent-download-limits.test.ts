@@ -210,7 +210,7 @@ describe('DeviceAgent OTA: downloads that always end', () => {
   });
 
   it('does not count the time it waits for an unmetered link', async () => {
-    core.setConfig(THING, { bandwidthPolicy: { onMetered: 'delta-only', timeZone: 'UTC' } });
+    core.updateDesired(THING, { edgeops: { bandwidthPolicy: { onMetered: 'delta-only', timeZone: 'UTC' } } });
     // 30 s of budget: 300 ms of wall-clock time, far less than the wait below.
     const agent = newAgent({ downloadLimits: { maxSeconds: 30 } }, true);
     await agent.start();

@@ -813,7 +813,7 @@ describe('DeviceAgent OTA: bandwidth policy', () => {
     metered: boolean,
     ota: Partial<DeviceAgentOtaOptions> = {},
   ) {
-    core.setConfig(THING, { bandwidthPolicy: policy(fields) });
+    core.updateDesired(THING, { edgeops: { bandwidthPolicy: policy(fields) } });
     const agent = new DeviceAgent({
       identity: { deviceId: THING },
       connector: core.connector(THING),

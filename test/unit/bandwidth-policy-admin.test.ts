@@ -1,19 +1,12 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { BandwidthPolicy } from '../../contract/bandwidth-policy';
-import { desiredConfigState } from '../../contract/device-config';
-import {
-  InMemoryConfigFanOutQueue,
-  InMemoryConfigShadow,
-  InMemoryDeviceConfigStore,
-} from '../../functions/adapters/in-memory-device-config';
+import { InMemoryDeviceShadow } from '../../functions/adapters/in-memory-device-shadow';
+import { InMemoryFleetStore } from '../../functions/adapters/in-memory-fleet-store';
+import { newDevice } from '../../functions/domain/device';
 import { DeviceNotFoundError, ValidationError } from '../../functions/domain/errors';
 import { parseJsonBody } from '../../functions/shared/parse';
-import {
-  makeSetDeviceBandwidthPolicyKey,
-  makeSetSiteBandwidthPolicyKey,
-} from '../../functions/use-cases/bandwidth-policy-config';
-import { makeRunConfigFanOutPage } from '../../functions/use-cases/run-config-fan-out-page';
-import { makeSetDeviceConfigLayer } from '../../functions/use-cases/set-config-layer';
+import { makeSetDeviceBandwidthPolicy } from '../../functions/use-cases/set-device-bandwidth-policy';
+import { makeSetSiteBandwidthPolicy } from '../../functions/use-cases/set-site-bandwidth-policy';
 
 const DEVICE_POLICY = BandwidthPolicy.parse({ onMetered: 'wait', timeZone: 'Europe/Berlin' });
 const SITE_POLICY = BandwidthPolicy.parse({
@@ -23,124 +16,127 @@ const SITE_POLICY = BandwidthPolicy.parse({
   timeZone: 'America/New_York',
 });
 
-let store: InMemoryDeviceConfigStore;
-let shadow: InMemoryConfigShadow;
-let queue: InMemoryConfigFanOutQueue;
-let setDevice: ReturnType<typeof makeSetDeviceBandwidthPolicyKey>;
-let setSite: ReturnType<typeof makeSetSiteBandwidthPolicyKey>;
-let fanOut: () => Promise<number>;
+let fleetStore: InMemoryFleetStore;
+let shadow: InMemoryDeviceShadow;
+let setDevice: ReturnType<typeof makeSetDeviceBandwidthPolicy>;
+let setSite: ReturnType<typeof makeSetSiteBandwidthPolicy>;
 
-/** The bandwidth policy in the device's `config` shadow, if any. */
-const desiredPolicy = (deviceId: string) => shadow.desired(deviceId)?.bandwidthPolicy;
+async function register(deviceId: string, site: string) {
+  await fleetStore.createDevice(
+    newDevice({ deviceId, hardwareType: 'rpi4', site, region: 'eu' }, new Date('2026-11-01T00:00:00Z')),
+  );
+  await fleetStore.completeRegistration(deviceId, `cert-${deviceId}`);
+}
 
 beforeEach(() => {
-  store = new InMemoryDeviceConfigStore();
-  shadow = new InMemoryConfigShadow();
-  queue = new InMemoryConfigFanOutQueue();
-  const ports = { store, shadow, queue };
-  setDevice = makeSetDeviceBandwidthPolicyKey(ports);
-  setSite = makeSetSiteBandwidthPolicyKey(ports);
-  const runPage = makeRunConfigFanOutPage(ports, { pageSize: 100, sleep: async () => {} });
-  fanOut = () => queue.drain(runPage);
+  fleetStore = new InMemoryFleetStore();
+  shadow = new InMemoryDeviceShadow();
+  const ports = { fleetStore, policies: fleetStore, shadow };
+  setDevice = makeSetDeviceBandwidthPolicy(ports);
+  setSite = makeSetSiteBandwidthPolicy(ports);
 });
 
-describe('PUT/DELETE /devices/{id}/bandwidth-policy (the bandwidthPolicy key of the device layer)', () => {
-  it("stores the device's own policy and puts it into its config shadow", async () => {
-    store.addDevice('gw-1', 'plant-a');
+describe('setDeviceBandwidthPolicy', () => {
+  it("stores the device's own policy and puts it into its shadow", async () => {
+    await register('gw-1', 'plant-a');
     await setSite('plant-a', SITE_POLICY);
-    await fanOut();
 
     const result = await setDevice('gw-1', DEVICE_POLICY);
 
-    expect(result.effective).toEqual({ policy: DEVICE_POLICY, source: 'device' });
-    expect((await store.getDevice('gw-1'))?.layer.values).toEqual({ bandwidthPolicy: DEVICE_POLICY });
-    expect(desiredPolicy('gw-1')).toEqual(DEVICE_POLICY);
+    expect(result).toEqual({
+      deviceId: 'gw-1',
+      policy: DEVICE_POLICY,
+      effective: { policy: DEVICE_POLICY, source: 'device' },
+    });
+    expect((await fleetStore.getDevice('gw-1'))?.bandwidthPolicy).toEqual(DEVICE_POLICY);
+    expect(shadow.desired('gw-1')).toEqual(DEVICE_POLICY);
   });
 
   it("falls back to the site's policy when the device's own is removed, or to none", async () => {
-    store.addDevice('gw-1', 'plant-a');
-    store.addDevice('gw-2', 'plant-b');
+    await register('gw-1', 'plant-a');
+    await register('gw-2', 'plant-b');
     await setDevice('gw-1', DEVICE_POLICY);
     await setDevice('gw-2', DEVICE_POLICY);
     await setSite('plant-a', SITE_POLICY);
-    await fanOut();
 
     expect((await setDevice('gw-1', undefined)).effective).toEqual({ policy: SITE_POLICY, source: 'site' });
-    expect(desiredPolicy('gw-1')).toEqual(SITE_POLICY);
+    expect(shadow.desired('gw-1')).toEqual(SITE_POLICY);
+    expect((await fleetStore.getDevice('gw-1'))?.bandwidthPolicy).toBeUndefined();
+
     expect((await setDevice('gw-2', undefined)).effective).toEqual({ policy: undefined, source: 'none' });
-    expect(shadow.desired('gw-2')).toEqual(desiredConfigState({}));
+    expect(shadow.writes.at(-1)).toEqual({ deviceId: 'gw-2', policy: undefined });
   });
 
-  it("keeps the device layer's other keys", async () => {
-    store.addDevice('gw-1', 'plant-a');
-    await makeSetDeviceConfigLayer({ store, shadow })('gw-1', { logLevel: 'debug' });
+  it('refuses an unknown or unfinished device, writing nothing', async () => {
+    await fleetStore.createDevice(
+      newDevice({ deviceId: 'gw-half', hardwareType: 'rpi4', site: 'plant-a', region: 'eu' }, new Date()),
+    );
 
-    await setDevice('gw-1', DEVICE_POLICY);
-    await setDevice('gw-1', undefined);
-
-    expect((await store.getDevice('gw-1'))?.layer.values).toEqual({ logLevel: 'debug' });
-  });
-
-  it('refuses an unknown device, writing nothing', async () => {
     await expect(setDevice('gw-none', DEVICE_POLICY)).rejects.toBeInstanceOf(DeviceNotFoundError);
+    await expect(setDevice('gw-half', DEVICE_POLICY)).rejects.toBeInstanceOf(DeviceNotFoundError);
     expect(shadow.writes).toEqual([]);
+    expect((await fleetStore.getDevice('gw-half'))?.bandwidthPolicy).toBeUndefined();
   });
 
   it('fails when the shadow cannot be written; the same request repeated completes it', async () => {
-    store.addDevice('gw-1', 'plant-a');
+    await register('gw-1', 'plant-a');
     shadow.failing.add('gw-1');
     await expect(setDevice('gw-1', DEVICE_POLICY)).rejects.toThrow('shadow update of gw-1 failed');
 
     shadow.failing.clear();
     await setDevice('gw-1', DEVICE_POLICY);
-    expect(desiredPolicy('gw-1')).toEqual(DEVICE_POLICY);
+    expect(shadow.desired('gw-1')).toEqual(DEVICE_POLICY);
   });
 });
 
-describe('PUT/DELETE /sites/{site}/bandwidth-policy (the bandwidthPolicy key of the site layer)', () => {
-  it("delivers the site's policy through the fan-out to each device without its own", async () => {
-    store.addDevice('gw-1', 'plant-a');
-    store.addDevice('gw-2', 'plant-a');
-    store.addDevice('gw-3', 'plant-b');
+describe('setSiteBandwidthPolicy', () => {
+  it("delivers the site's policy to each of its devices that has none of its own", async () => {
+    await register('gw-1', 'plant-a');
+    await register('gw-2', 'plant-a');
+    await register('gw-3', 'plant-b');
     await setDevice('gw-2', DEVICE_POLICY);
+    shadow.writes.length = 0;
 
     const result = await setSite('plant-a', SITE_POLICY);
-    expect(desiredPolicy('gw-1')).toBeUndefined();
-    await fanOut();
 
-    expect(result.layer.values).toEqual({ bandwidthPolicy: SITE_POLICY });
-    expect(desiredPolicy('gw-1')).toEqual(SITE_POLICY);
-    expect(desiredPolicy('gw-2')).toEqual(DEVICE_POLICY);
-    expect(shadow.desired('gw-3')).toBeUndefined();
+    expect(result).toEqual({
+      site: 'plant-a',
+      policy: SITE_POLICY,
+      devicesUpdated: 1,
+      devicesWithOwnPolicy: 1,
+      devicesFailed: [],
+    });
+    expect(shadow.writes).toEqual([{ deviceId: 'gw-1', policy: SITE_POLICY }]);
+    expect(await fleetStore.getSitePolicy('plant-a')).toEqual(SITE_POLICY);
+    expect(await fleetStore.getSitePolicy('plant-b')).toBeUndefined();
   });
 
   it('clears the policy from the shadows of the devices that followed the site', async () => {
-    store.addDevice('gw-1', 'plant-a');
+    await register('gw-1', 'plant-a');
     await setSite('plant-a', SITE_POLICY);
-    await fanOut();
 
-    await setSite('plant-a', undefined);
-    await fanOut();
+    const result = await setSite('plant-a', undefined);
 
-    expect(desiredPolicy('gw-1')).toBeUndefined();
-    expect((await store.getSharedLayer({ layer: 'site', site: 'plant-a' })).values).toEqual({});
+    expect(result).toMatchObject({ policy: undefined, devicesUpdated: 1 });
+    expect(shadow.desired('gw-1')).toBeUndefined();
+    expect(await fleetStore.getSitePolicy('plant-a')).toBeUndefined();
   });
 
-  it('reaches every device of a large site, page by page, skipping none', async () => {
-    for (let i = 0; i < 250; i++) store.addDevice(`gw-${String(i).padStart(3, '0')}`, 'plant-a');
+  it('pages through large sites and names the devices it could not reach', async () => {
+    for (let i = 0; i < 250; i++) await register(`gw-${String(i).padStart(3, '0')}`, 'plant-a');
+    shadow.failing.add('gw-007');
+    shadow.failing.add('gw-201');
 
-    await setSite('plant-a', SITE_POLICY);
-    const pages = await fanOut();
+    const result = await setSite('plant-a', SITE_POLICY);
 
-    expect(pages).toBe(3);
-    expect(new Set(shadow.writes.map((w) => w.deviceId)).size).toBe(250);
+    expect(result).toMatchObject({ devicesUpdated: 248, devicesWithOwnPolicy: 0 });
+    expect(result.devicesFailed).toEqual(['gw-007', 'gw-201']);
+    expect(new Set(shadow.writes.map((w) => w.deviceId)).size).toBe(248);
   });
 
   it('stores a policy for a site with no devices yet', async () => {
-    await setSite('plant-new', SITE_POLICY);
-    expect((await store.getSharedLayer({ layer: 'site', site: 'plant-new' })).values).toEqual({
-      bandwidthPolicy: SITE_POLICY,
-    });
+    expect(await setSite('plant-new', SITE_POLICY)).toMatchObject({ devicesUpdated: 0 });
+    expect(await fleetStore.getSitePolicy('plant-new')).toEqual(SITE_POLICY);
   });
 });
 

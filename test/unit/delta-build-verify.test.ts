@@ -47,7 +47,7 @@ describe('build delta round trip', () => {
         deltaKey: deltaKey('rel-2.0.0', 'rpi4', 'firmware', sha256(base)),
         deviceCount: 1,
       }),
-    ).rejects.toThrow(/No patch for .* rebuilds the image \(zstd-patch-from\)/);
+    ).rejects.toThrow(/rebuilds .* not the image/);
     expect(storage.keys()).toEqual(['artifacts/base', 'artifacts/image']);
     expect(await deltas.listDeltas('rel-2.0.0')).toEqual([]);
   });

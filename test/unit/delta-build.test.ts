@@ -292,8 +292,6 @@ describe('plan deltas for a rollout', () => {
         image: { key: 'artifacts/art-2.0.0', versionId: 'v2.0.0', sha256: sha('c'), size: 100 },
         deltaKey: `deltas/rel-2.0.0/rpi4/firmware/${sha('b')}.zst`,
         deviceCount: 2,
-        codecs: ['zstd-patch-from'],
-        zstdOnlyDevices: 2,
       },
     ]);
     expect(

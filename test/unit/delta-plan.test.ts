@@ -4,7 +4,6 @@ import {
   MAX_DELTA_BUILDS,
   MAX_DELTA_INPUT_BYTES,
   MAX_DELTAS_PER_IMAGE,
-  MAX_EDGD_INPUT_BYTES,
   planDeltas,
   type ReleaseImages,
   worthSending,
@@ -84,8 +83,6 @@ describe('planDeltas', () => {
         sha256: sha('a'),
       },
       deviceCount: 2,
-      codecs: ['zstd-patch-from'],
-      zstdOnlyDevices: 2,
     });
   });
 
@@ -137,24 +134,6 @@ describe('planDeltas', () => {
     const big = release('2.0.0', { rpi4: 'a' }, MAX_DELTA_INPUT_BYTES + 1);
 
     expect(planDeltas(big, [device('rpi4', '1.0.0')], [v1], [])).toEqual([]);
-  });
-
-  it('tries EDGD beside zstd only when devices on the base report it, and counts those that cannot', () => {
-    const v2 = release('2.0.0', { rpi4: 'a' });
-    const [mixed] = planDeltas(v2, [{ ...device('rpi4', '1.0.0'), devices: 5, edgdDevices: 3 }], [v1], []);
-    const [oldOnly] = planDeltas(v2, [{ ...device('rpi4', '1.0.0'), devices: 5 }], [v1], []);
-
-    expect([mixed?.codecs, mixed?.zstdOnlyDevices]).toEqual([['zstd-patch-from', 'edgeops-bsdiff-v1'], 2]);
-    expect([oldOnly?.codecs, oldOnly?.zstdOnlyDevices]).toEqual([['zstd-patch-from'], 5]);
-  });
-
-  it('plans EDGD only for images beyond zstd and within MAX_EDGD_INPUT_BYTES, and nothing beyond', () => {
-    const large = release('2.0.0', { rpi4: 'a' }, MAX_DELTA_INPUT_BYTES + 1);
-    const huge = release('2.0.0', { rpi4: 'a' }, MAX_EDGD_INPUT_BYTES + 1);
-    const devices = [{ ...device('rpi4', '1.0.0'), devices: 2, edgdDevices: 1 }];
-
-    expect(planDeltas(large, devices, [v1], []).map((b) => b.codecs)).toEqual([['edgeops-bsdiff-v1']]);
-    expect(planDeltas(huge, devices, [v1], [])).toEqual([]);
   });
 
   it('keeps at most MAX_DELTAS_PER_IMAGE bases per hardware type, those with most devices', () => {

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { BandwidthPolicy } from '../../contract/bandwidth-policy';
 import { InMemoryDeviceIdentity } from '../../functions/adapters/in-memory-device-identity';
+import { InMemoryDeviceShadow } from '../../functions/adapters/in-memory-device-shadow';
 import { InMemoryFleetStore } from '../../functions/adapters/in-memory-fleet-store';
 import { DeviceAlreadyExistsError, ValidationError } from '../../functions/domain/errors';
 import type { DeviceCredentials, DeviceIdentityProvider } from '../../functions/ports/device-identity';
@@ -30,25 +32,16 @@ class FakeIdentity implements DeviceIdentityProvider {
   }
 }
 
-/** Records the devices whose configuration was delivered; fails for those in `failing`. */
-class FakeConfigDelivery {
-  readonly delivered: string[] = [];
-  readonly failing = new Set<string>();
-  readonly deliver = async (deviceId: string) => {
-    if (this.failing.has(deviceId)) throw new Error(`shadow update of ${deviceId} failed`);
-    this.delivered.push(deviceId);
-  };
-}
-
 const ports = (
   fleetStore: InMemoryFleetStore,
   identity: DeviceIdentityProvider,
-  config = new FakeConfigDelivery(),
+  shadow = new InMemoryDeviceShadow(),
 ) => ({
   fleetStore,
   identity,
   clock,
-  deliverConfig: config.deliver,
+  policies: fleetStore,
+  shadow,
 });
 
 describe('registerDevice', () => {
@@ -91,24 +84,27 @@ describe('registerDevice', () => {
     expect(identity.provisioned.size).toBe(0);
   });
 
-  it("delivers the new device's merged configuration into its shadow", async () => {
+  it("puts its site's bandwidth policy into the new device's shadow", async () => {
     const fleetStore = new InMemoryFleetStore();
-    const config = new FakeConfigDelivery();
-    const register = makeRegisterDevice(ports(fleetStore, new FakeIdentity(), config));
+    const shadow = new InMemoryDeviceShadow();
+    const policy = BandwidthPolicy.parse({ onMetered: 'wait', timeZone: 'Europe/Berlin' });
+    await fleetStore.setSitePolicy('plant-a', policy);
+    const register = makeRegisterDevice(ports(fleetStore, new FakeIdentity(), shadow));
 
     await register(profile);
     await register({ ...profile, deviceId: 'gw-002', site: 'plant-b' });
 
-    expect(config.delivered).toEqual(['gw-001', 'gw-002']);
+    expect(shadow.writes).toEqual([{ deviceId: 'gw-001', policy }]);
   });
 
-  it('removes the record and the identity when the configuration cannot reach the shadow', async () => {
+  it('removes the record and the identity when the site policy cannot reach the shadow', async () => {
     const fleetStore = new InMemoryFleetStore();
     const identity = new FakeIdentity();
-    const config = new FakeConfigDelivery();
-    config.failing.add('gw-001');
+    const shadow = new InMemoryDeviceShadow();
+    shadow.failing.add('gw-001');
+    await fleetStore.setSitePolicy('plant-a', BandwidthPolicy.parse({ onMetered: 'wait', timeZone: 'UTC' }));
 
-    await expect(makeRegisterDevice(ports(fleetStore, identity, config))(profile)).rejects.toThrow(
+    await expect(makeRegisterDevice(ports(fleetStore, identity, shadow))(profile)).rejects.toThrow(
       'shadow update of gw-001 failed',
     );
     expect(await fleetStore.getDevice('gw-001')).toBeUndefined();
@@ -190,11 +186,12 @@ describe('registerDevice with a CSR', () => {
   it('removes the certificate, the thing and the record when the shadow write fails after a CSR registration', async () => {
     const fleetStore = new InMemoryFleetStore();
     const identity = new InMemoryDeviceIdentity();
-    const config = new FakeConfigDelivery();
-    config.failing.add('gw-001');
+    const shadow = new InMemoryDeviceShadow();
+    shadow.failing.add('gw-001');
+    await fleetStore.setSitePolicy('plant-a', BandwidthPolicy.parse({ onMetered: 'wait', timeZone: 'UTC' }));
 
     await expect(
-      makeRegisterDevice(ports(fleetStore, identity, config))({ ...profile, csr }),
+      makeRegisterDevice(ports(fleetStore, identity, shadow))({ ...profile, csr }),
     ).rejects.toThrow('shadow update');
     expect(await fleetStore.getDevice('gw-001')).toBeUndefined();
     expect(identity.things.size).toBe(0);

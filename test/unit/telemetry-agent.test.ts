@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BandwidthPolicy } from '../../contract/bandwidth-policy';
+import { BandwidthPolicy, bandwidthPolicyShadowValue } from '../../contract/bandwidth-policy';
 import {
   ALERT_TOPIC,
   type AlertRule,
@@ -206,7 +206,7 @@ describe('DeviceAgent telemetry', () => {
       windows: [{ start: '02:00', end: '03:00' }],
       timeZone: 'UTC',
     });
-    core.setConfig(THING, { bandwidthPolicy: policy });
+    core.updateDesired(THING, { edgeops: { bandwidthPolicy: bandwidthPolicyShadowValue(policy) } });
     const agent = startAgent({
       metered: true,
       alertRules: [{ id: 'overheat', metric: 'temperature.celsius', op: '>', threshold: 80 }],

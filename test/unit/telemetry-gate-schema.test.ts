@@ -15,8 +15,6 @@ const memoryGate = { metric: 'memory.used_mib', stat: 'p95', maxIncreasePercent:
 /** `POST /rollouts/preview` as API Gateway calls it, by a viewer. */
 async function preview(json: unknown) {
   const event = {
-    httpMethod: 'POST',
-    resource: '/rollouts/preview',
     body: JSON.stringify(json),
     isBase64Encoded: false,
     requestContext: { authorizer: { claims: { 'cognito:groups': 'viewer' } } },

@@ -1,6 +1,7 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import * as z from '../../../contract/zod-mini';
 import { logger } from '../../shared/observability';
 import { parseInput } from '../../shared/parse';
 import { jobs } from '../../shared/rollout-ports/jobs';
@@ -9,7 +10,9 @@ import { rollouts } from '../../shared/rollout-ports/stores';
 import { makeControlRollout } from '../../use-cases/rollouts/control-rollout';
 import { callerName, httpErrors, json, requireRole } from '../http';
 import { rolloutView } from './rollout-view';
-import { RolloutAction, RolloutPath } from './schemas';
+import { RolloutPath } from './schemas';
+
+const Action = z.enum(['pause', 'resume', 'approve', 'abort']);
 
 /**
  * `POST /rollouts/{rolloutId}/{pause|resume|approve|abort}`. A rollback starts a rollout, which
@@ -21,7 +24,7 @@ export const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
   .use(requireRole('operator'))
   .handler(async (event) => {
     const { rolloutId } = parseInput(RolloutPath, event.pathParameters ?? {}, 'path');
-    const action = parseInput(RolloutAction, event.resource.split('/').pop(), 'action');
+    const action = parseInput(Action, event.resource.split('/').pop(), 'action');
     const actor = callerName(event);
     logger.info('Rollout control', { rolloutId, action, actor });
     const control = makeControlRollout({ rollouts: rollouts(), jobs: jobs(), orchestrator: orchestrator() });

@@ -123,9 +123,6 @@ export const RolloutRequestBody = z.strictObject({
   force: z._default(z.boolean(), false),
 });
 
-/** The last segment of `POST /rollouts/{rolloutId}/{pause|resume|approve|abort}`. */
-export const RolloutAction = z.enum(['pause', 'resume', 'approve', 'abort']);
-
 export const RolloutPath = z.object({
   rolloutId: z.string().check(z.regex(/^ro-[0-9a-f]{12}$/, 'not a rollout id')),
 });

@@ -1,11 +1,11 @@
 /**
- * The AWS IoT data-plane calls EdgeOps Lambdas make (UpdateThingShadow, GetThingShadow), on AwsService
+ * The AWS IoT data-plane call EdgeOps Lambdas make (UpdateThingShadow), on AwsService
  * (aws-service.ts says why not the SDK's client). The data plane is at IOT_DATA_ENDPOINT (a host
  * name) if set, else at the configured endpoint (local AWS), else at the host the SDK would use:
  * AWS IoT's `data-ats` endpoint of the region, which serves every account, so no DescribeEndpoint
  * (and no iot:DescribeEndpoint permission) is needed to find it.
  */
-import { AwsService, dnsSuffix, encodePath, isAwsApiError } from './aws-service';
+import { AwsService, dnsSuffix, encodePath } from './aws-service';
 
 export class IotDataApi {
   readonly #service = new AwsService({
@@ -33,36 +33,5 @@ export class IotDataApi {
       body: JSON.stringify(input.document),
     });
     await response.arrayBuffer();
-  }
-
-  /** Publish: one MQTT message to `topic` (e.g. the answer to a device's request). */
-  async publish(input: { topic: string; payload: string; qos: 0 | 1 }): Promise<void> {
-    const configured = process.env.IOT_DATA_ENDPOINT;
-    const response = await this.#service.send({
-      method: 'POST',
-      ...(configured ? { origin: `https://${configured}` } : {}),
-      path: encodePath('topics', input.topic),
-      query: { qos: input.qos },
-      headers: { 'content-type': 'application/octet-stream' },
-      body: input.payload,
-    });
-    await response.arrayBuffer();
-  }
-
-  /** GetThingShadow of the thing's classic shadow (or the named one); undefined when there is none (404). */
-  async getThingShadow(input: { thingName: string; shadowName?: string }): Promise<unknown> {
-    const configured = process.env.IOT_DATA_ENDPOINT;
-    try {
-      const response = await this.#service.send({
-        method: 'GET',
-        ...(configured ? { origin: `https://${configured}` } : {}),
-        path: `${encodePath('things', input.thingName)}/shadow`,
-        query: { name: input.shadowName },
-      });
-      return JSON.parse(await response.text()) as unknown;
-    } catch (error) {
-      if (isAwsApiError(error, 'ResourceNotFoundException')) return undefined;
-      throw error;
-    }
   }
 }

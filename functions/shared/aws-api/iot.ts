@@ -142,27 +142,6 @@ export class IotApi {
     return this.#json('GET', encodePath('jobs', input.jobId));
   }
 
-  /** CancelJobExecution of one thing's execution (a QUEUED one only, unless `force`). */
-  cancelJobExecution(input: {
-    jobId: string;
-    thingName: string;
-    force?: boolean;
-    statusDetails?: Record<string, string>;
-  }): Promise<unknown> {
-    const { jobId, thingName, force, ...body } = input;
-    return this.#json('PUT', `${encodePath('things', thingName, 'jobs', jobId)}/cancel`, {
-      query: { force },
-      body,
-    });
-  }
-
-  /** DescribeJobExecution: one thing's (latest) execution of a job. */
-  describeJobExecution(input: { jobId: string; thingName: string }): Promise<{
-    execution?: { status?: string; statusDetails?: { detailsMap?: Record<string, string> } };
-  }> {
-    return this.#json('GET', encodePath('things', input.thingName, 'jobs', input.jobId));
-  }
-
   #json<T>(
     method: 'GET' | 'PUT' | 'POST' | 'DELETE',
     path: string,

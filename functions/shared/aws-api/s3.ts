@@ -141,24 +141,6 @@ export class S3Api {
   }
 
   /**
-   * A presigned GetObject URL: read access to this one key until it expires. S3 computes a
-   * query-signed request's canonical request with `UNSIGNED-PAYLOAD`, never the empty body's hash,
-   * so the presign says so too (as presignPut does); without it every URL is SignatureDoesNotMatch.
-   */
-  presignGet(bucket: string, key: string, expiresInSeconds: number): Promise<string> {
-    return this.#service.presign(
-      this.#request('GET', bucket, key, { headers: { 'X-Amz-Content-Sha256': 'UNSIGNED-PAYLOAD' } }),
-      expiresInSeconds,
-    );
-  }
-
-  /** Where a form upload (POST) to `bucket` goes: as the other requests, without the key. */
-  postUrl(bucket: string): string {
-    const request = this.#request('POST', bucket, undefined, {});
-    return `${request.origin ?? this.#service.origin()}${request.path}`;
-  }
-
-  /**
    * Local AWS serves buckets by path (`<endpoint>/<bucket>/<key>`); AWS by host, except for a
    * bucket name with dots, which the TLS certificate's `*.s3…` cannot cover.
    */

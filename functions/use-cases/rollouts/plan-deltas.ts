@@ -14,10 +14,8 @@ export interface DeltaPlan {
  * per hardware type and component, from the image of the component its devices run to the
  * release's image of it, minus those recorded already. Each
  * build names the exact objects (key and version) and what they must measure, so the builder
- * reads nothing else, and the codecs to try: zstd for everyone, EDGD v1 where the rollout's count
- * of the base's devices (`bases[].edgdDevices`, from their reported `deltaCodecs`) says some apply
- * it. A rollback rollout gets none: it ships full images (its targets are signed per rollout, with
- * no delta paths) and should not wait for builds.
+ * reads nothing else. A rollback rollout gets none: it ships full images (its targets are signed
+ * per rollout, with no delta paths) and should not wait for builds.
  */
 export const makePlanDeltas =
   (ports: { rollouts: RolloutStore; releases: ReleaseCatalog; deltas: DeltaStore }) =>
@@ -51,8 +49,6 @@ export const makePlanDeltas =
         image: storedImage(build.image),
         deltaKey: deltaKey(build.releaseId, build.hardwareType, build.component, build.base.sha256),
         deviceCount: build.deviceCount,
-        codecs: build.codecs,
-        zstdOnlyDevices: build.zstdOnlyDevices,
       }),
     );
     return { builds };

@@ -3,9 +3,8 @@
  * so an operator's pause or abort between steps is seen at the next one.
  */
 
-import { deltaPathForCodec } from '../../../contract/delta-codecs';
 import type { JobDocument, JobDocumentV3 } from '../../../contract/ota';
-import { type Delta, patchesOf } from '../../domain/delta';
+import type { Delta } from '../../domain/delta';
 import { RolloutNotFoundError, RolloutStateError } from '../../domain/errors';
 import { isV2Compatible, targetPathsOf } from '../../domain/release';
 import {
@@ -25,7 +24,6 @@ import type { Clock } from '../../ports/clock';
 import type { DeltaStore } from '../../ports/delta-store';
 import type { JobDispatcher } from '../../ports/job-dispatcher';
 import type { ReleaseCatalog, ReleaseComponent, ReleaseForRollout } from '../../ports/release-catalog';
-import type { RolloutEligibility } from '../../ports/rollout-eligibility';
 import type { RolloutOrchestrator } from '../../ports/rollout-orchestrator';
 import type { RolloutPlanStore } from '../../ports/rollout-plan-store';
 import type { RolloutStore } from '../../ports/rollout-store';
@@ -130,36 +128,25 @@ export const makeAddWaveDevices =
   ({
     rollouts,
     jobs,
-    eligibility,
     pageSize = WAVE_DEVICES_PER_STEP,
   }: {
     rollouts: RolloutStore;
     jobs: JobDispatcher;
-    /** Devices quarantined or retired since planning are left out (none: all are added). */
-    eligibility?: RolloutEligibility;
     pageSize?: number;
   }) =>
   async (
     rolloutId: string,
     waveIndex: number,
     cursor?: string,
-  ): Promise<{ added: number; skipped?: number; cursor?: string }> => {
+  ): Promise<{ added: number; cursor?: string }> => {
     const rollout = await load(rollouts, rolloutId);
     if (rollout.status !== 'running' && rollout.status !== 'pausing') return { added: 0 };
     const page = await rollouts.pageExecutions(rolloutId, { waveIndex, limit: pageSize, cursor });
-    const deviceIds = page.items.map((e) => e.deviceId);
-    const excluded = eligibility ? await eligibility.ineligible(deviceIds) : new Set<string>();
-    // A device quarantined or retired after planning gets no job: its execution ends as canceled
-    // (counted failed in its wave, as a job execution canceled by the quarantine would be).
-    for (const deviceId of excluded)
-      await rollouts.applyJobExecutionStatus(rolloutId, waveIndex, deviceId, 'CANCELED');
-    const added = deviceIds.filter((id) => !excluded.has(id));
-    await jobs.addToWave(jobIdOf(rolloutId, waveIndex), added);
-    return {
-      added: added.length,
-      ...(excluded.size > 0 ? { skipped: excluded.size } : {}),
-      ...(page.nextCursor ? { cursor: page.nextCursor } : {}),
-    };
+    await jobs.addToWave(
+      jobIdOf(rolloutId, waveIndex),
+      page.items.map((e) => e.deviceId),
+    );
+    return { added: page.items.length, ...(page.nextCursor ? { cursor: page.nextCursor } : {}) };
   };
 
 export interface JobDocumentSettings {
@@ -260,19 +247,12 @@ export function jobDocumentOf(input: {
             d.status === 'ready' &&
             d.s3Key,
         )
-        // Each stored patch is an offer, a delta's zstd one first (patchesOf): old agents take the
-        // first offer for their base and know zstd only; newer ones pick by the signed codec.
-        .flatMap((d) =>
-          patchesOf(d).map((patch) => ({
-            baseSha256: d.baseSha256,
-            target: deltaPathForCodec(
-              paths.delta(release.releaseId, hardwareType, d.baseSha256),
-              patch.codec,
-            ),
-            url: `s3://${c.bucket}/${patch.s3Key}`,
-          })),
-        )
-        .slice(0, MAX_DELTA_OFFERS),
+        .slice(0, MAX_DELTA_OFFERS)
+        .map((d) => ({
+          baseSha256: d.baseSha256,
+          target: paths.delta(release.releaseId, hardwareType, d.baseSha256),
+          url: `s3://${c.bucket}/${d.s3Key}`,
+        })),
     };
   };
   const hardwareTypes = Object.entries(release.components);

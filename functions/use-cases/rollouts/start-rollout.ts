@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { EDGD_V1 } from '../../../contract/delta-codecs';
 import { RolloutStateError } from '../../domain/errors';
 import { basesOf, type DeviceExecution, type Rollout } from '../../domain/rollout';
 import { countsByWave } from '../../domain/wave-counters';
@@ -81,14 +80,7 @@ export const makeStartRollout = (
       pieces.push(executions.slice(i, i + PLAN_PIECE_SIZE));
     await ports.plans.putPieces(rolloutId, pieces);
     await ports.rollouts.createRollout(
-      {
-        ...rollout,
-        planPieces: pieces.length,
-        bases: basesOf(
-          executions,
-          (deviceId) => planned.devices.get(deviceId)?.deltaCodecs?.includes(EDGD_V1) ?? false,
-        ),
-      },
+      { ...rollout, planPieces: pieces.length, bases: basesOf(executions) },
       countsByWave(rollout.waves.length, executions),
     );
     await ports.orchestrator.start(rolloutId);

@@ -1,6 +1,4 @@
-import { deltaPathForCodec, ZSTD_PATCH_FROM } from '../../../contract/delta-codecs';
 import type { ComponentFacts, SignedTargetFacts } from '../../../contract/ota';
-import { patchesOf } from '../../domain/delta';
 import { RolloutNotFoundError } from '../../domain/errors';
 import { isV2Compatible, targetPathsOf } from '../../domain/release';
 import type { TargetEntry } from '../../domain/tuf-metadata';
@@ -69,26 +67,17 @@ export const makeSignRollout =
       const component = release.components[delta.hardwareType]?.find((c) => c.name === delta.component);
       // A delta to an image the release does not hold would rebuild nothing a device installs.
       if (component?.sha256 !== delta.imageSha256) continue;
-      const zstdPath = targetPathsOf(release, delta.component).delta(
-        releaseId,
-        delta.hardwareType,
-        delta.baseSha256,
-      );
-      // One target per stored patch; zstd ones carry no `codec`, as old agents' facts schema has none.
-      for (const patch of patchesOf(delta)) {
-        entries.push({
-          path: deltaPathForCodec(zstdPath, patch.codec),
-          length: patch.size,
-          sha256: patch.sha256,
-          facts: {
-            ...factsOf(delta.hardwareType, component),
-            kind: 'delta',
-            base: { sha256: delta.baseSha256, length: delta.baseSize },
-            image: { sha256: delta.imageSha256, length: delta.imageSize },
-            ...(patch.codec === ZSTD_PATCH_FROM ? {} : { codec: patch.codec }),
-          },
-        });
-      }
+      entries.push({
+        path: targetPathsOf(release, delta.component).delta(releaseId, delta.hardwareType, delta.baseSha256),
+        length: delta.size,
+        sha256: delta.sha256,
+        facts: {
+          ...factsOf(delta.hardwareType, component),
+          kind: 'delta',
+          base: { sha256: delta.baseSha256, length: delta.baseSize },
+          image: { sha256: delta.imageSha256, length: delta.imageSize },
+        },
+      });
     }
     return ports.publish({ kind: 'targets', entries });
   };
